@@ -38,6 +38,7 @@ def _root(
 
 
 def _register() -> None:
+    # one line per verb module; each module imports its heavy dependencies lazily
     from caloforge.cli import data, geometry
 
     data.register(app)
