@@ -74,6 +74,9 @@ def convert(
             writer.append(batch)
             bar.advance(task, len(batch))
     typer.echo(f"wrote {n} showers to {target} ({to})")
+    dropped = getattr(writer, "dropped", ())
+    if dropped:
+        typer.echo(f"note: {to} does not store: {', '.join(dropped)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -175,8 +175,11 @@ class CartesianGrid:
 
     def locate(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.int64]:
         """Flat cell index of points ``(x, y)`` (mm), −1 outside the grid."""
-        ix = np.floor((np.asarray(x) - self.x_low) / self.dx).astype(np.int64)
-        iy = np.floor((np.asarray(y) - self.y_low) / self.dy).astype(np.int64)
+        # clip before the integer cast: NaN, inf and huge coordinates land outside instead of overflowing
+        fx = np.nan_to_num((np.asarray(x, dtype=np.float64) - self.x_low) / self.dx, nan=-1.0)
+        fy = np.nan_to_num((np.asarray(y, dtype=np.float64) - self.y_low) / self.dy, nan=-1.0)
+        ix = np.floor(np.clip(fx, -1.0, self.nx)).astype(np.int64)
+        iy = np.floor(np.clip(fy, -1.0, self.ny)).astype(np.int64)
         inside = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
         return np.where(inside, ix * self.ny + iy, -1)
 
@@ -235,10 +238,10 @@ class CylindricalBins:
         y = np.asarray(y, dtype=np.float64)
         r = np.hypot(x, y)
         ir = np.searchsorted(np.asarray(self.r_edges), r, side="right") - 1
-        alpha = np.arctan2(y, x)
+        alpha = np.nan_to_num(np.arctan2(y, x), nan=0.0)
         ia = np.floor((alpha + math.pi) / (2 * math.pi) * self.n_alpha).astype(np.int64)
         ia = np.clip(ia, 0, self.n_alpha - 1)  # alpha == pi exactly belongs to the last sector
-        inside = (ir >= 0) & (ir < self.n_r)
+        inside = (ir >= 0) & (ir < self.n_r) & np.isfinite(r)
         return np.where(inside, ia * self.n_r + ir, -1)
 
 
@@ -427,11 +430,13 @@ class Geometry:
     def layer_sums(self, showers: NDArray[np.floating]) -> NDArray[np.floating]:
         """Energy per readout layer, ``(N, n_layers)``."""
         self._check_shape(showers)
-        return (
-            np.add.reduceat(showers, np.asarray(self.layer_offsets[:-1]), axis=-1)
-            if self.n_voxels
-            else (np.zeros((*showers.shape[:-1], 0), dtype=showers.dtype))
-        )
+        out = np.zeros((*showers.shape[:-1], self.n_layers), dtype=showers.dtype)
+        # reduceat over the non-empty layers only: an empty layer would otherwise repeat a neighbour's voxel
+        filled = [i for i, size in enumerate(self.layer_sizes) if size]
+        if filled and showers.shape[-1]:
+            starts = np.asarray([self.layer_offsets[i] for i in filled])
+            out[..., filled] = np.add.reduceat(showers, starts, axis=-1)
+        return out
 
     def _check_shape(self, showers: NDArray[np.floating]) -> None:
         if showers.shape[-1] != self.n_voxels:

@@ -299,17 +299,19 @@ def mixture(
         total = sum(parts.values())
         if abs(total - 1.0) > 1e-3:
             raise GeometryError(f"material {name!r}: mass fractions sum to {total:.4f}, not 1")
+        # fractions that already sum to 1 are kept bit for bit, so that a material survives a JSON round trip
+        scale = 1.0 if abs(total - 1.0) <= 1e-12 else total
         acc: dict[str, float] = {}
         if mass_fractions is not None:
             for s, w in mass_fractions.items():
                 if s not in ELEMENTS:
                     raise GeometryError(f"material {name!r}: unknown element {s!r}")
-                acc[s] = acc.get(s, 0.0) + w / total
+                acc[s] = acc.get(s, 0.0) + w / scale
         else:
             assert materials is not None
             for m, w in materials.items():
                 for s, ws in get_material(m).components:
-                    acc[s] = acc.get(s, 0.0) + ws * w / total
+                    acc[s] = acc.get(s, 0.0) + ws * w / scale
         components = tuple(acc.items())
     return Material(
         name=name,

@@ -8,7 +8,8 @@
                            16 × 9 (ds2) or 50 × 18 (ds3) (α, r) bins; Si energy / 0.033 stored (PHYSICS.md §9.2).
 ``calochallenge-1-*``      readout-only: the ATLAS binnings of CaloChallenge dataset 1 (photons, pions).
 ``clic-ecal``              3DGAN-like CLIC W/Si ECAL: 25 layers (17 × 2.4 mm + 8 × 4.8 mm W, 0.5 mm Si),
-                           25 × 25 cells of 5.1 mm.
+                           25 × 25 cells of 5.1 mm (3DGAN fixed-angle files).
+``clic-ecal-51``           the same with 51 × 51 cells (3DGAN variable-angle files).
 =========================  ===================================================================================
 """
 
@@ -192,7 +193,7 @@ def calochallenge_1_pions() -> Geometry:
     )
 
 
-def clic_ecal() -> Geometry:
+def _clic_ecal(name: str, n_cells: int, note: str) -> Geometry:
     # CLIC W/Si ECAL as in the LCD dataset behind 3DGAN (Khattak et al., EPJC 82 (2022) 386): 25 layers,
     # 17 × 2.4 mm then 8 × 4.8 mm tungsten with silicon pads of 5.1 × 5.1 mm (CLIC ECAL description,
     # twiki.cern.ch/twiki/bin/view/CLIC/ClicNDM_ECal, ≈ 23 X0). The silicon thickness (0.5 mm) is the CLIC
@@ -211,18 +212,27 @@ def clic_ecal() -> Geometry:
     z = 0.0
     for k in range(25):
         depth = 2.9 if k < 17 else 5.3
-        layers.append(ReadoutLayer(CartesianGrid(25, 25, 5.1, 5.1), round(z, 6), round(z + depth, 6), k))
+        layers.append(ReadoutLayer(CartesianGrid(n_cells, n_cells, 5.1, 5.1), round(z, 6), round(z + depth, 6), k))
         z += depth
     return Geometry(
-        name="clic-ecal",
+        name=name,
         layers=tuple(layers),
         stack=stack,
         beam_z=-1.0,
         description=(
-            "3DGAN-like CLIC ECAL: 17 x (2.4 mm W + 0.5 mm Si) + 8 x (4.8 mm W + 0.5 mm Si), readout 25 x 25 "
-            "cells of 5.1 x 5.1 mm per layer, beam at the centre of the middle cell; silicon energy stored."
+            "3DGAN-like CLIC ECAL: 17 x (2.4 mm W + 0.5 mm Si) + 8 x (4.8 mm W + 0.5 mm Si), readout "
+            f"{n_cells} x {n_cells} cells of 5.1 x 5.1 mm per layer, beam at the centre of the middle cell; "
+            f"silicon energy stored. {note}"
         ),
     )
+
+
+def clic_ecal() -> Geometry:
+    return _clic_ecal("clic-ecal", 25, "The 3DGAN fixed-angle data (ECAL 25 x 25 x 25).")
+
+
+def clic_ecal_51() -> Geometry:
+    return _clic_ecal("clic-ecal-51", 51, "The 3DGAN variable-angle data (ECAL 51 x 51 x 25, angles 60-120 degrees).")
 
 
 PRESETS: dict[str, Callable[[], Geometry]] = {
@@ -233,6 +243,7 @@ PRESETS: dict[str, Callable[[], Geometry]] = {
     "calochallenge-2": calochallenge_2,
     "calochallenge-3": calochallenge_3,
     "clic-ecal": clic_ecal,
+    "clic-ecal-51": clic_ecal_51,
 }
 
 

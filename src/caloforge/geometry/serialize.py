@@ -114,7 +114,9 @@ class _Reader:
         where = f"{self.source}: " if self.source else ""
         return GeometryError(f"{where}{path}: {message}")
 
-    def mapping(self, value: Any, path: str, allowed: set[str], required: set[str] | frozenset[str] = frozenset()) -> Mapping[str, Any]:
+    def mapping(
+        self, value: Any, path: str, allowed: set[str], required: set[str] | frozenset[str] = frozenset()
+    ) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
             raise self.fail(path or "<top>", f"must be a mapping, got {type(value).__name__}")
         for key in value:
@@ -259,7 +261,7 @@ def _read_segmentation(r: _Reader, d: Mapping[str, Any], path: str) -> Cartesian
     c = r.mapping(d["cylindrical"], spath, {"r_edges", "n_alpha"}, {"r_edges"})
     edges = tuple(
         r.number(e, f"{_join(spath, 'r_edges')}[{k}]", nonneg=True)
-        for k, e in enumerate(r.sequence(c["r_edges"], _join(spath, "r_edges")))
+        for k, e in enumerate(r.sequence(c["r_edges"], _join(spath, "r_edges"), min_len=2))
     )
     if edges[0] != 0.0:
         raise r.fail(_join(spath, "r_edges"), f"must start at 0, got {edges[0]}")
@@ -392,7 +394,10 @@ def load_geometry_file(path: str | Path) -> Geometry:
         from caloforge.geometry.xml import geometry_from_xml
 
         return geometry_from_xml(p)
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GeometryError(f"geometry file {str(p)!r} cannot be read as UTF-8 text: {exc}") from None
     try:
         if suffix == ".json":
             data = json.loads(text)

@@ -8,6 +8,7 @@ many layer ids the file lists (``Geometry.xml_layer_ids``).
 from __future__ import annotations
 
 import itertools
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -81,7 +82,8 @@ def geometry_from_xml(source: str | Path, *, name: str | None = None, text: str 
         ids.append(layer_id)
         if len(edges) < 2:
             continue  # r_edges="0": an empty sampling
-        if edges[0] != 0 or any(b2 <= b1 for b1, b2 in itertools.pairwise(edges)) or n_alpha < 1:
+        bad_edges = not all(math.isfinite(e) for e in edges) or any(b2 <= b1 for b1, b2 in itertools.pairwise(edges))
+        if edges[0] != 0 or bad_edges or n_alpha < 1:
             raise GeometryError(f"binning XML {label!r}: Layer id={layer_id} has invalid r_edges or n_bin_alpha")
         layers.append(ReadoutLayer(CylindricalBins(edges, n_alpha), None, None, layer_id))
     if not layers:

@@ -79,8 +79,13 @@ register(
 
 
 def _ensure_formats() -> None:
-    # the other layouts register themselves on import
-    from caloforge.io import calogan, gan3d, par04  # noqa: F401
+    # the other layouts are imported on first use (each module describes itself with a FORMAT); detection
+    # tries them in this order, the loosest (Par04: energy-keyed datasets) last
+    from caloforge.io import calogan, gan3d, par04
+
+    for module in (calogan, gan3d, par04):
+        if module.FORMAT.name not in FORMATS:
+            register(module.FORMAT)
 
 
 def detect_format(path: str | Path) -> str:
@@ -154,9 +159,12 @@ def open_writer(path: str | Path, geometry: Geometry, *, format: str = "native",
 def write(
     path: str | Path, showers: ShowerSet, *, format: str = "native", batch_size: int = 10_000, **kwargs: Any
 ) -> Path:
-    """Write a ShowerSet atomically in the given layout."""
+    """Write a ShowerSet atomically in the given layout (with every optional field it carries)."""
     if format == "native":
         return native.write_native(path, showers, batch_size=batch_size, **kwargs)
+    kwargs.setdefault(
+        "optional", tuple(k for k in ("particle", "theta", "phi", "overflow") if getattr(showers, k) is not None)
+    )
     with open_writer(path, showers.geometry, format=format, **kwargs) as w:
         for start in range(0, len(showers), batch_size):
             w.append(showers[start : start + batch_size])

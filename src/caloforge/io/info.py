@@ -26,7 +26,9 @@ def file_info(
     n = count(path, format=fmt)
     e_min, e_max = np.inf, -np.inf
     particles: dict[int, int] = {}
-    ratio_sum = ratio_sq = 0.0
+    # Chan et al.'s pairwise update of count, mean and sum of squared deviations: the one-pass
+    # E[x^2] - E[x]^2 loses all precision when the spread is small compared with the mean
+    n_seen, ratio_mean, ratio_m2 = 0, 0.0, 0.0
     etot_sum = 0.0
     zero = 0
     g = None
@@ -37,8 +39,12 @@ def file_info(
         e_max = max(e_max, float(batch.energy.max()))
         etot = batch.total_energy()
         ratio = etot / batch.energy
-        ratio_sum += float(ratio.sum())
-        ratio_sq += float((ratio**2).sum())
+        k, batch_mean = len(ratio), float(ratio.mean())
+        delta = batch_mean - ratio_mean
+        total = n_seen + k
+        ratio_m2 += float(((ratio - batch_mean) ** 2).sum()) + delta**2 * n_seen * k / total
+        ratio_mean += delta * k / total
+        n_seen = total
         etot_sum += float(etot.sum())
         zero += int((etot == 0).sum())
         ls = batch.layer_energies().sum(axis=0, dtype=np.float64)
@@ -53,11 +59,10 @@ def file_info(
         out["n_voxels"] = g.n_voxels
         out["n_layers"] = g.n_layers
     if n:
-        mean = ratio_sum / n
         out["energy_min_MeV"] = e_min
         out["energy_max_MeV"] = e_max
-        out["mean_Etot_over_Einc"] = mean
-        out["std_Etot_over_Einc"] = float(np.sqrt(max(ratio_sq / n - mean**2, 0.0)))
+        out["mean_Etot_over_Einc"] = ratio_mean
+        out["std_Etot_over_Einc"] = float(np.sqrt(max(ratio_m2 / n_seen, 0.0)))
         out["mean_Etot_MeV"] = etot_sum / n
         out["empty_showers"] = zero
         if layer_sum is not None and etot_sum > 0:

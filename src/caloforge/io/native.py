@@ -128,7 +128,9 @@ def _read_rows(f: h5py.File, source: str, geometry: Geometry, start: int, stop: 
         raise DataFormatError(
             f"{source}: cannot read showers {start}..{stop} (truncated or corrupt file?): {exc}"
         ) from None
-    return ShowerSet.from_arrays(energy, showers, geometry, validate=validate, source=source, **extras)
+    return ShowerSet.from_arrays(
+        energy, showers, geometry, validate=validate, source=source, row_offset=start, **extras
+    )
 
 
 def read_native(
@@ -233,9 +235,20 @@ class NativeWriter:
                     f"cannot resume {str(self.tmp)!r}: it was started with different settings; delete it or "
                     "rerun with the same options"
                 )
+            keys = ("incident_energies", "showers", *self.optional)
+            if any(key not in f for key in keys) or any(k in f for k in (*_OPTIONAL_1D, "overflow") if k not in keys):
+                f.close()
+                raise DataFormatError(
+                    f"cannot resume {str(self.tmp)!r}: it records other optional datasets; delete it or rerun "
+                    "with the same options"
+                )
             self._file = f
-            self.n_written = int(f["showers"].shape[0])
-            for key in ("incident_energies", "showers", *self.optional):  # a crash can leave ragged datasets
+            # A crash inside append() can leave datasets resized but not yet written: trust only the rows
+            # that a completed append() recorded.
+            complete = f.attrs.get("n_complete")
+            lengths = [int(f[key].shape[0]) for key in keys]
+            self.n_written = min(lengths) if complete is None else min(int(complete), *lengths)
+            for key in keys:
                 if f[key].shape[0] != self.n_written:
                     f[key].resize(self.n_written, axis=0)
             return
@@ -276,6 +289,7 @@ class NativeWriter:
         f.attrs["geometry"] = geometry.to_json()
         f.attrs["creator"] = f"caloforge {__version__}"
         f.attrs["metadata"] = meta_json
+        f.attrs["n_complete"] = 0
         self._file = f
         self.n_written = 0
 
@@ -303,6 +317,7 @@ class NativeWriter:
             ds.resize(hi, axis=0)
             ds[lo:hi] = value
         self.n_written = hi
+        f.attrs["n_complete"] = hi
         f.flush()
 
     def close(self, *, commit: bool = True) -> Path:

@@ -78,8 +78,10 @@ class ShowerSet:
         showers: voxel energies ``(N, n_voxels)`` in MeV (float32), flat order of the geometry.
         geometry: the readout the voxels belong to.
         particle: PDG id ``(N,)`` (int32), or ``None`` if not recorded.
-        theta: polar angle of incidence ``(N,)`` in rad, or ``None``.
-        phi: azimuthal angle ``(N,)`` in rad, or ``None``.
+        theta: polar angle of incidence ``(N,)`` in rad, measured from the stack normal +z (0 = normal
+            incidence), or ``None``. Layouts with other conventions (3DGAN, Par04: angle to the barrel axis)
+            are converted on read and write (docs/formats.md).
+        phi: azimuthal angle of the particle direction ``(N,)`` in rad (atan2(y, x)), or ``None``.
         overflow: energy deposited outside the readout, per readout layer ``(N, n_layers)`` in MeV, or ``None``.
     """
 
@@ -105,11 +107,13 @@ class ShowerSet:
         overflow: ArrayLike | None = None,
         validate: bool = True,
         source: str = "",
+        row_offset: int = 0,
     ) -> ShowerSet:
         """Build a ShowerSet, converting dtypes and shapes (``energy`` may be ``(N, 1)``).
 
         ``particle`` may be one id/name for every shower. With ``validate`` the values are checked
-        (see :meth:`validate`); ``source`` names the file in error messages.
+        (see :meth:`validate`); ``source`` names the file in error messages and ``row_offset`` is added to
+        the shower numbers they quote (the position of this batch in the file).
         """
         e = np.asarray(energy, dtype=np.float64).reshape(-1)
         s = np.asarray(showers, dtype=np.float32)
@@ -129,11 +133,11 @@ class ShowerSet:
             particle=p,
             theta=None if theta is None else np.asarray(theta, dtype=np.float64).reshape(-1),
             phi=None if phi is None else np.asarray(phi, dtype=np.float64).reshape(-1),
-            overflow=None if overflow is None else np.asarray(overflow, dtype=np.float32).reshape(n, -1),
+            overflow=None if overflow is None else _per_layer(np.asarray(overflow, dtype=np.float32), n, geometry),
         )
         out.check_shapes(source)
         if validate:
-            out.validate(source)
+            out.validate(source, row_offset=row_offset)
         return out
 
     # ---- checks --------------------------------------------------------------------------------------
@@ -159,15 +163,17 @@ class ShowerSet:
                 f"{where}overflow has shape {self.overflow.shape}, expected ({n}, {self.geometry.n_layers})"
             )
 
-    def validate(self, source: str = "") -> None:
+    def validate(self, source: str = "", *, row_offset: int = 0) -> None:
         """Raise :class:`DataFormatError` on NaN/inf anywhere, non-positive incident energies, negative voxels."""
         where = f"{source}: " if source else ""
         if not np.all(np.isfinite(self.energy)):
             raise DataFormatError(f"{where}incident energies contain NaN or inf")
         if np.any(self.energy <= 0):
             i = int(np.argmax(self.energy <= 0))
-            raise DataFormatError(f"{where}incident energy of shower {i} is {self.energy[i]} MeV; must be > 0")
-        _check_voxels(self.showers, where, 0)
+            raise DataFormatError(
+                f"{where}incident energy of shower {i + row_offset} is {self.energy[i]} MeV; must be > 0"
+            )
+        _check_voxels(self.showers, where, row_offset)
         for label in ("theta", "phi", "overflow"):
             arr = getattr(self, label)
             if arr is not None and not np.all(np.isfinite(arr)):
@@ -251,6 +257,11 @@ class ShowerSet:
         if self.particle is None:
             return []
         return [particle_name(int(c)) for c in np.unique(self.particle)]
+
+
+def _per_layer(values: NDArray[np.float32], n: int, geometry: Geometry) -> NDArray[np.float32]:
+    """``(n, n_layers)`` from any shape holding that many values (``(0, n_layers)`` for an empty set)."""
+    return values.reshape(n, -1) if n else values.reshape(0, geometry.n_layers)
 
 
 def _check_voxels(showers: NDArray[np.float32], where: str, row_offset: int) -> None:
