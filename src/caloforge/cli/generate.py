@@ -1,0 +1,67 @@
+"""``caloforge generate``: sample showers from a trained model into a native HDF5 file."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+
+from caloforge.cli._common import handle_errors
+
+
+def generate(
+    model: str = typer.Option(
+        ..., "--model", "-m", help="Pretrained name (caloforge models), model folder or run folder."
+    ),
+    n: int = typer.Option(..., "--n", "-n", help="Number of showers."),
+    energy: str = typer.Option(..., "--energy", "-e", help="GeV: 50 (fixed), 1:100 (range) or 10,20,50 (list)."),
+    spectrum: str = typer.Option("uniform", "--spectrum", help="For a range: uniform or log."),
+    particle: str | None = typer.Option(
+        None, "--particle", "-p", help="e+, gamma, pi+... (optional for one-particle models)."
+    ),
+    theta: float | None = typer.Option(None, "--theta", help="Incidence angle in degrees (models conditioned on it)."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Random seed; the same seed gives the same file."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output HDF5 file (native/CaloChallenge layout)."),
+    batch_size: int = typer.Option(10_000, "--batch-size", help="Showers per batch (bounds memory)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads (the output is the same for any)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from <output>.partial."),
+    allow_extrapolation: bool = typer.Option(
+        False, "--allow-extrapolation", help="Accept energies outside the model's training range."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Generate showers with a trained model, streamed in batches."""
+    from caloforge.exceptions import ModelError
+    from caloforge.inference import EnergySpectrum, FastSim, generate_to_file
+
+    if n < 1:
+        raise ModelError(f"--n must be a positive number of showers, got {n}")
+    if threads is not None and threads < 1:
+        raise ModelError(f"--threads must be >= 1, got {threads}")
+    if theta is not None and not math.isfinite(theta):
+        raise ModelError(f"--theta must be a finite angle in degrees, got {theta}")
+    spec = EnergySpectrum.parse(energy, spectrum=spectrum)
+    sim = FastSim.load(model, device=device, threads=threads)
+    kwargs = {
+        "seed": seed,
+        "particle": particle,
+        "theta": None if theta is None else math.radians(theta),
+        "batch_size": batch_size,
+        "resume": resume,
+        "allow_extrapolation": allow_extrapolation,
+    }
+    if quiet:
+        generate_to_file(sim, output, n, spec, **kwargs)  # type: ignore[arg-type]
+    else:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"generating with {sim.name}", total=n)
+            generate_to_file(sim, output, n, spec, progress=lambda k: bar.advance(task, k), **kwargs)  # type: ignore[arg-type]
+    typer.echo(f"wrote {n} showers to {output} ({sim.name}, {sim.geometry.name})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(handle_errors(generate))
