@@ -14,7 +14,7 @@ from caloforge.cli import app
 from caloforge.inference import EnergySpectrum, FastSim, generate_to_file
 from caloforge.io import read, read_metadata
 from caloforge.models import MODEL_PATH_ENV, build_model, save_model
-from tests.models.tiny import TINY, tiny_showers
+from tests.models.tiny import FAMILIES, TINY, tiny_showers
 
 runner = CliRunner()
 
@@ -104,7 +104,6 @@ def test_generate_matches_fastsim_and_resumes(model_dir: Path, tmp_path: Path) -
     [
         (["--energy", "abc"], "error: --energy: 'abc' is not an energy"),
         (["--energy", "50:10"], "LOW < HIGH"),
-        (["--energy", "500"], "outside the model's training range"),
         (["--spectrum", "flat"], "--spectrum must be uniform or log"),
         (["--particle", "gamma"], "trained on e+, not gamma"),
         (["--n", "0"], "--n must be a positive number"),
@@ -120,6 +119,25 @@ def test_generate_bad_input(model_dir: Path, tmp_path: Path, args: list[str], me
     assert result.exit_code == 1
     assert message in result.output
     assert not list(tmp_path.glob("g.h5*"))
+
+
+def test_generate_outside_the_training_range_warns_or_refuses(model_dir: Path, tmp_path: Path) -> None:
+    args = ["generate", "--model", str(model_dir), "--n", "3", "--energy", "500", "-q"]
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "warn.h5")])
+    assert result.exit_code == 0, result.output
+    assert "warning: requested energies 500–500 GeV lie outside the model's training range" in result.output
+    assert len(read(tmp_path / "warn.h5")) == 3
+    quiet = runner.invoke(app, [*args, "--allow-extrapolation", "-o", str(tmp_path / "quiet.h5")])
+    assert quiet.exit_code == 0
+    assert "warning" not in quiet.output
+    strict = runner.invoke(app, [*args, "--strict", "-o", str(tmp_path / "strict.h5")])
+    assert strict.exit_code == 1
+    assert "error: requested energies 500–500 GeV lie outside" in strict.output
+    assert "(--strict)" in strict.output
+    assert not list(tmp_path.glob("strict.h5*"))
+    both = runner.invoke(app, [*args, "--strict", "--allow-extrapolation", "-o", str(tmp_path / "both.h5")])
+    assert both.exit_code == 1
+    assert "contradict" in both.output
 
 
 def test_generate_unknown_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,7 +172,7 @@ def test_models_listing_show_and_package(model_dir: Path, tmp_path: Path, monkey
     assert result.exit_code == 0, result.output
     monkeypatch.setenv(MODEL_PATH_ENV, str(store))
     listing = json.loads(runner.invoke(app, ["models", "--json"]).output)
-    assert {f["name"] for f in listing["families"]} == {"calogan", "wgan"}
+    assert {f["name"] for f in listing["families"]} == set(FAMILIES)
     (entry,) = [m for m in listing["pretrained"] if m["name"] == "tiny-eplus"]
     assert entry["family"] == "calogan"
     assert entry["geometry"] == "tiny"

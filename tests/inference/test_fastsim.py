@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from caloforge.exceptions import ModelError
 from caloforge.geometry import get_preset
-from caloforge.inference import FastSim
+from caloforge.inference import ExtrapolationWarning, FastSim
 from caloforge.models import MODEL_PATH_ENV, build_model, package_pretrained, pretrained_models, save_model
 from tests.models.tiny import FAMILIES, TINY, tiny_geometry, tiny_showers
 
@@ -67,10 +68,63 @@ def test_refused_conditions(model_dir: Path) -> None:
         FastSim.load(model_dir, geometry="calogan")
     with pytest.raises(ModelError, match="trained on e\\+, not gamma"):
         FastSim.load(model_dir, particle="gamma")
-    with pytest.raises(ModelError, match="unknown backend 'onnx'"):
-        FastSim.load(model_dir, backend="onnx")
-    with pytest.raises(ModelError, match="runs in float32, not 'int8'"):
+    with pytest.raises(ModelError, match="unknown backend 'tensorrt'; available: torch, onnx"):
+        FastSim.load(model_dir, backend="tensorrt")
+    with pytest.raises(ModelError, match="runs in fp32, bf16, fp16, not 'int8' \\(int8 runs on backend='onnx'\\)"):
         FastSim.load(model_dir, precision="int8")
+    with pytest.raises(ModelError, match="unknown precision 'fp8'; choose one of fp32, fp16, bf16, int8, int8-static"):
+        FastSim.load(model_dir, precision="fp8")
+    with pytest.raises(ModelError, match="finite and > 0 MeV; 1 of 2 are not"):
+        sim.sample(np.array([5e4, np.nan]))
+    with pytest.raises(ModelError, match="finite and > 0 MeV"):
+        sim.sample(np.array([-1.0]))
+    with pytest.raises(ModelError, match="threads must be >= 1"):
+        FastSim.load(model_dir, threads=0)
+
+
+def test_extrapolation_warns_or_refuses(model_dir: Path) -> None:
+    sim = FastSim.load(model_dir)
+    assert sim.extrapolation_message([3e4, 5e4]) is None
+    assert sim.extrapolation_message(sim.energy_range[1] * 1.04) is None  # within the 5 % margin
+    message = sim.extrapolation_message([3e4, 5e5])
+    assert message is not None
+    assert "outside the model's training range" in message
+    with pytest.warns(ExtrapolationWarning, match="500 GeV .* the showers are extrapolations"):
+        warned = sim.sample(np.array([5e5]), seed=0, extrapolation="warn")
+    np.testing.assert_array_equal(warned.showers, sim.sample(np.array([5e5]), seed=0, extrapolation="allow").showers)
+    with pytest.raises(ModelError, match="outside the model's training range"):
+        sim.sample(np.array([5e5]), extrapolation="error", allow_extrapolation=True)
+    with pytest.raises(ModelError, match="extrapolation must be error, warn or allow"):
+        sim.sample(np.array([5e4]), extrapolation="maybe")  # type: ignore[arg-type]
+
+
+# torch fp16 keeps every activation in float16, so it suits families whose networks stay inside its range;
+# flow matching handles MeV and 1e-30 inside decode (FastSim then refuses the NaN/inf it makes): use bf16 or
+# ONNX fp16, whose converter keeps such nodes in float32
+@pytest.mark.parametrize(
+    ("family", "precision"), [(f, "bf16") for f in FAMILIES] + [("calogan", "fp16"), ("wgan", "fp16")]
+)
+def test_torch_reduced_precision_is_deterministic_and_close(tmp_path: Path, family: str, precision: str) -> None:
+    data = tiny_showers(40)
+    model = build_model(family, data.geometry, data=data, config=TINY[family][0], seed=0)
+    model_dir = save_model(model, tmp_path / family)
+    fp32 = FastSim.load(model_dir)
+    sim = FastSim.load(model_dir, precision=precision, threads=3)
+    assert sim.precision == precision
+    assert fp32.model is not None
+    assert next(fp32.model.parameters()).dtype == torch.float32, "the caller's model is not converted"
+    energy = np.geomspace(2e3, 9e4, 20)
+    sim.model.inference_chunk = 4  # type: ignore[union-attr]
+    a = sim.sample(energy, seed=1)
+    few = FastSim.load(model_dir, precision=precision, threads=1)
+    few.model.inference_chunk = 4  # type: ignore[union-attr]
+    np.testing.assert_array_equal(a.showers, few.sample(energy, seed=1).showers)
+    b = fp32.sample(energy, seed=1)
+    assert a.showers.dtype == np.float32
+    assert not np.array_equal(a.showers, b.showers)
+    rel = np.abs(a.total_energy() - b.total_energy()) / b.total_energy()
+    assert np.median(rel) < 0.05  # bf16 keeps 8 bits of mantissa: percent-level differences
+    assert FastSim.load(model_dir, precision="float16").precision == "fp16"  # aliases
 
 
 def test_unknown_name_lists_the_pretrained_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

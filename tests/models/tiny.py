@@ -18,6 +18,19 @@ TINY: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"latent_dim": 6, "dense_channels": 2, "conv_channels": 3, "lc_channels": 2},
         {"disc_conv_channels": 3, "disc_lc_channels": [3, 2, 2], "mbd_kernels": 3, "mbd_dim": 2},
     ),
+    "flowmatch": (
+        # one Euler step: the smallest graph (the ONNX tests export it); test_flowmatch.py covers the solvers
+        {
+            "energy_hidden": [16],
+            "d_model": 8,
+            "n_heads": 2,
+            "mlp_hidden": 8,
+            "cond_hidden": 8,
+            "solver": "euler",
+            "steps": 1,
+        },
+        {},
+    ),
     "wgan": (
         {"latent_dim": 6, "hidden": [16, 24]},
         {"critic_hidden": [24, 12], "energy_critic_hidden": [8], "n_critic": 2},

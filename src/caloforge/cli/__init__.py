@@ -39,10 +39,25 @@ def _root(
 
 def _register() -> None:
     # one line per verb module; each module imports its heavy dependencies lazily
-    from caloforge.cli import data, geometry
+    from caloforge.cli import benchmark as benchmark_cli
+    from caloforge.cli import data, demo, geometry
+    from caloforge.cli import evaluate as evaluate_cli
+    from caloforge.cli import export as export_cli
+    from caloforge.cli import generate as generate_cli
+    from caloforge.cli import models as models_cli
+    from caloforge.cli import simulate as simulate_cli
+    from caloforge.cli import train as train_cli
 
     data.register(app)
+    demo.register(app)
     app.add_typer(geometry.app, name="geometry")
+    evaluate_cli.register(app)
+    simulate_cli.register(app)
+    train_cli.register(app)
+    generate_cli.register(app)
+    models_cli.register(app)
+    export_cli.register(app)
+    benchmark_cli.register(app)
 
 
 _register()

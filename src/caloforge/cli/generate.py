@@ -26,13 +26,22 @@ def generate(
     batch_size: int = typer.Option(10_000, "--batch-size", help="Showers per batch (bounds memory)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads (the output is the same for any)."),
+    backend: str | None = typer.Option(
+        None, "--backend", help="torch (default for models) or onnx (exports the model; default for .onnx files)."
+    ),
+    precision: str | None = typer.Option(
+        None, "--precision", help="fp32 (default), bf16/fp16 (torch), fp16/int8/int8-static (onnx)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from <output>.partial."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse energies/angles outside the model's training range (default: warn)."
+    ),
     allow_extrapolation: bool = typer.Option(
-        False, "--allow-extrapolation", help="Accept energies outside the model's training range."
+        False, "--allow-extrapolation", help="Accept energies outside the training range without a warning."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Generate showers with a trained model, streamed in batches."""
+    """Generate showers with a trained model (or an exported .onnx file), streamed in batches."""
     from caloforge.exceptions import ModelError
     from caloforge.inference import EnergySpectrum, FastSim, generate_to_file
 
@@ -42,15 +51,27 @@ def generate(
         raise ModelError(f"--threads must be >= 1, got {threads}")
     if theta is not None and not math.isfinite(theta):
         raise ModelError(f"--theta must be a finite angle in degrees, got {theta}")
+    if strict and allow_extrapolation:
+        raise ModelError("--strict and --allow-extrapolation contradict each other; choose one")
     spec = EnergySpectrum.parse(energy, spectrum=spectrum)
-    sim = FastSim.load(model, device=device, threads=threads)
+    sim = FastSim.load(model, device=device, threads=threads, backend=backend, precision=precision)
+    theta_rad = None if theta is None else math.radians(theta)
+    outside = sim.extrapolation_message([spec.low, spec.high], theta_rad)
+    if outside is not None and strict:
+        raise ModelError(f"{outside} (--strict)")
+    if outside is not None and not allow_extrapolation:
+        typer.echo(
+            f"warning: {outside}; the showers there are extrapolations (--strict refuses, "
+            "--allow-extrapolation silences this)",
+            err=True,
+        )
     kwargs = {
         "seed": seed,
         "particle": particle,
-        "theta": None if theta is None else math.radians(theta),
+        "theta": theta_rad,
         "batch_size": batch_size,
         "resume": resume,
-        "allow_extrapolation": allow_extrapolation,
+        "extrapolation": "error" if strict else "allow",
     }
     if quiet:
         generate_to_file(sim, output, n, spec, **kwargs)  # type: ignore[arg-type]
@@ -60,7 +81,7 @@ def generate(
         with Progress(transient=True) as bar:
             task = bar.add_task(f"generating with {sim.name}", total=n)
             generate_to_file(sim, output, n, spec, progress=lambda k: bar.advance(task, k), **kwargs)  # type: ignore[arg-type]
-    typer.echo(f"wrote {n} showers to {output} ({sim.name}, {sim.geometry.name})")
+    typer.echo(f"wrote {n} showers to {output} ({sim.name}, {sim.geometry.name}, {sim.backend_name} {sim.precision})")
 
 
 def register(app: typer.Typer) -> None:

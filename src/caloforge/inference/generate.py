@@ -13,7 +13,7 @@ from caloforge.exceptions import DataFormatError, ModelError
 from caloforge.models.seeding import derive_seed
 
 if TYPE_CHECKING:
-    from caloforge.inference.fastsim import FastSim
+    from caloforge.inference.fastsim import Extrapolation, FastSim
     from caloforge.inference.spectrum import EnergySpectrum
 
 __all__ = ["generate_to_file"]
@@ -33,6 +33,7 @@ def generate_to_file(
     batch_size: int = 10_000,
     resume: bool = False,
     allow_extrapolation: bool = False,
+    extrapolation: Extrapolation | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Path:
     """Generate ``n`` showers with energies drawn from ``spectrum`` into a native file at ``path``.
@@ -52,6 +53,8 @@ def generate_to_file(
         batch_size: showers per batch (bounds memory).
         resume: continue an interrupted run of the same command.
         allow_extrapolation: accept energies outside the model's training range.
+        extrapolation: ``"error"``, ``"warn"`` or ``"allow"`` energies outside the training range (overrides
+            ``allow_extrapolation``; see :meth:`FastSim.check_conditions`).
         progress: called with the number of showers of each written batch.
 
     Raises:
@@ -66,11 +69,13 @@ def generate_to_file(
         raise ModelError(f"--batch-size must be >= 1, got {batch_size}")
     # check the whole spectrum once, before any file is touched
     probe = np.array([spectrum.low, spectrum.high])
-    _, p_probe, theta_probe = sim.check_conditions(probe, particle, theta, allow_extrapolation=allow_extrapolation)
+    _, p_probe, theta_probe = sim.check_conditions(
+        probe, particle, theta, allow_extrapolation=allow_extrapolation, extrapolation=extrapolation
+    )
     metadata: dict[str, Any] = {
         "creator": f"caloforge {__version__} generate",
         "model": sim.name,
-        "family": sim.model.family,
+        "family": sim.family,
         "n": n,
         "energy": spectrum.to_dict(),
         "particle": None if p_probe is None else int(p_probe[0]),

@@ -8,7 +8,8 @@
 >>> model.sample(torch.full((2,), 5e4), generator=torch.Generator().manual_seed(1)).shape
 torch.Size([2, 504])
 
-Families: ``calogan`` (:mod:`caloforge.models.calogan`), ``wgan`` (:mod:`caloforge.models.wgan`).
+Families: ``calogan`` (:mod:`caloforge.models.calogan`), ``flowmatch`` (:mod:`caloforge.models.flowmatch`),
+``wgan`` (:mod:`caloforge.models.wgan`).
 docs/models.md describes them, their papers, deviations and training recipes.
 """
 

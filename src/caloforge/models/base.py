@@ -111,6 +111,14 @@ class GenerativeModel(nn.Module, ABC):
         """The family's config from a plain dict (unknown keys are errors)."""
         return from_dict(cls.Config, data or {}, source=source, path="model")
 
+    def fit_data(self, data: ShowerSet) -> None:
+        """Data-dependent initialisation from the training sample (:func:`~caloforge.models.build_model` calls it
+        for a new model; a loaded or resumed model gets the fitted values from its weights).
+
+        A family whose network needs statistics of the sample beyond :class:`Preprocessing` (e.g. per-voxel
+        standardisation) keeps them in buffers and fits them here; by default there is nothing to fit.
+        """
+
     # ---- the protocol ---------------------------------------------------------------------------------
     def forward(
         self,

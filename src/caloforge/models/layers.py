@@ -24,8 +24,10 @@ from caloforge.geometry import CartesianGrid
 
 __all__ = [
     "Conv2dBL",
+    "FourierFeatures",
     "LocallyConnected2d",
     "MinibatchDiscrimination",
+    "ModulatedTransformerBlock",
     "PositionBatchNorm",
     "mlp",
     "overlap_matrix",
@@ -77,7 +79,12 @@ class Conv2dBL(nn.Module):
         assert self.bias is not None
         # (out, length·N) channel-major on the full-width grid → (ho, wo, out, N) plus bias, in one pass
         o = out.shape[0]
-        cropped = out.as_strided((ho, wo, o, n), (w * n, n, length * n, 1), out.storage_offset())
+        if torch.compiler.is_exporting():
+            # ONNX has no strided views: as_strided becomes a Gather of every element (slow in onnxruntime);
+            # pad to the full grid and slice instead (the same values)
+            cropped = F.pad(out.view(o, length, n), (0, 0, 0, kw - 1)).view(o, ho, w, n)[:, :, :wo].permute(1, 2, 0, 3)
+        else:
+            cropped = out.as_strided((ho, wo, o, n), (w * n, n, length * n, 1), out.storage_offset())
         return cropped + self.bias.view(1, 1, o, 1)
 
 
@@ -159,7 +166,10 @@ class LocallyConnected2d(nn.Module):
             out = torch.bmm(weight[k], term) if out is None else out.baddbmm_(weight[k], term)
         assert out is not None
         o = self.out_channels
-        cropped = out.as_strided((ho, wo, o, n), (w * o * n, o * n, n, 1), out.storage_offset())
+        if torch.compiler.is_exporting():  # as in Conv2dBL: no as_strided in exported graphs
+            cropped = F.pad(out, (0, 0, 0, 0, 0, kw - 1)).view(ho, w, o, n)[:, :wo]
+        else:
+            cropped = out.as_strided((ho, wo, o, n), (w * o * n, o * n, n, 1), out.storage_offset())
         if self.bias is not None:
             return cropped + self.bias.view(ho, wo, o, 1)  # the bias add makes the contiguous copy
         return cropped.contiguous()
@@ -257,3 +267,70 @@ def overlap_matrix(source: CartesianGrid, target: CartesianGrid) -> tuple[np.nda
     ax = _overlap_1d(target.x_edges(), source.x_edges()) / target.dx
     ay = _overlap_1d(target.y_edges(), source.y_edges()) / target.dy
     return ax.astype(np.float32), ay.astype(np.float32)
+
+
+class FourierFeatures(nn.Module):
+    """Sinusoidal features of a scalar in [0, 1] (the ODE time of flow matching), ``(N, 1)`` → ``(N, 2·n)``.
+
+    Fixed frequencies ``π·2^k`` for ``k = 0 … n−1`` (the positional encoding of NeRF, arXiv:2003.08934; Fourier
+    features, arXiv:2006.10739): low ones resolve the whole range, high ones finer structure. No parameters.
+    """
+
+    def __init__(self, n_frequencies: int) -> None:
+        super().__init__()
+        self.frequencies: torch.Tensor
+        freq = math.pi * torch.pow(2.0, torch.arange(n_frequencies, dtype=torch.float32))
+        self.register_buffer("frequencies", freq, persistent=False)
+
+    @property
+    def out_features(self) -> int:
+        return 2 * int(self.frequencies.shape[0])
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        angle = t * self.frequencies.to(t.dtype)
+        return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)
+
+
+class ModulatedTransformerBlock(nn.Module):
+    """A pre-norm transformer block over tokens whose norms are modulated by a condition (DiT's adaLN).
+
+    Peebles & Xie, *Scalable Diffusion Models with Transformers*, arXiv:2212.09748: the condition embedding
+    ``c (N, d)`` gives a shift, a scale and a gate for the attention and for the MLP branch. DiT initialises
+    the gates to zero ("adaLN-Zero"); here the modulation starts small but not zero, so that every weight
+    gets a gradient from the first step (a zero gate blocks its branch's gradient).
+
+    Attention is written out (matmul and softmax) rather than ``scaled_dot_product_attention``: the token
+    count is small (readout layers), and the plain ops export to ONNX on every opset.
+
+    Shapes: tokens ``(N, T, d)``, condition ``(N, d)`` → ``(N, T, d)``.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, mlp_hidden: int) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
+        self.n_heads = n_heads
+        self.norm1 = nn.LayerNorm(d_model, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+        self.norm2 = nn.LayerNorm(d_model, elementwise_affine=False, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_hidden), nn.SiLU(), nn.Linear(mlp_hidden, d_model))
+        self.modulation = nn.Linear(d_model, 6 * d_model)
+        nn.init.normal_(self.modulation.weight, std=0.02)
+        nn.init.zeros_(self.modulation.bias)
+        with torch.no_grad():  # gates start at 0.1: the residual path dominates, every branch learns
+            self.modulation.bias[2 * d_model : 3 * d_model] = 0.1
+            self.modulation.bias[5 * d_model :] = 0.1
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, d = x.shape
+        h = self.n_heads
+        qkv = self.qkv(x).view(n, t, 3, h, d // h).permute(2, 0, 3, 1, 4)  # (3, N, H, T, d/H)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        weights = torch.softmax(q @ k.transpose(-1, -2) * (1.0 / math.sqrt(d // h)), dim=-1)
+        return self.proj((weights @ v).transpose(1, 2).reshape(n, t, d))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(c).unsqueeze(1).chunk(6, dim=2)
+        x = x + gate1 * self.attention(self.norm1(x) * (1 + scale1) + shift1)
+        return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)

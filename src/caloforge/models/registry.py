@@ -1,6 +1,6 @@
 """Which model families exist and which trained models ship with caloforge.
 
-Families are looked up by name (``"calogan"``, ``"wgan"``) and imported on first use. Pretrained models are
+Families are looked up by name (``"calogan"``, ``"flowmatch"``, ``"wgan"``) and imported on first use. Pretrained models are
 model folders (see :mod:`caloforge.models.serialize`) under ``caloforge/models/pretrained/<name>/`` inside the
 installed package, plus folders listed in the environment variable ``CALOFORGE_MODEL_PATH``
 (``os.pathsep``-separated; each holds ``<name>/`` model folders), which is how sites add their own models.
@@ -52,6 +52,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 
 _FAMILIES: dict[str, str] = {
     "calogan": "caloforge.models.calogan:CaloGAN",
+    "flowmatch": "caloforge.models.flowmatch:FlowMatch",
     "wgan": "caloforge.models.wgan:WGAN",
 }
 _REGISTERED: dict[str, type[GenerativeModel]] = {}
@@ -217,7 +218,8 @@ def build_model(
     Args:
         family: the family name.
         geometry: the readout the model generates.
-        data: a training sample to fit the preprocessing on (or give ``preprocessing``).
+        data: a training sample to fit the preprocessing and the model's data-dependent statistics on
+            (:meth:`GenerativeModel.fit_data`); or give ``preprocessing`` alone.
         preprocessing: a ready preprocessing.
         config: the family config, as its dataclass or a plain dict (unknown keys are errors).
         seed: seeds the weight initialisation without touching the global random state.
@@ -236,10 +238,14 @@ def build_model(
             raise ModelError("build_model needs a training sample (data) or a preprocessing")
         preprocessing = cls.fit_preprocessing(data, cfg)
     if seed is None:
-        return cls(cfg, geometry, preprocessing)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return cls(cfg, geometry, preprocessing)
+        model = cls(cfg, geometry, preprocessing)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = cls(cfg, geometry, preprocessing)
+    if data is not None:
+        model.fit_data(data)
+    return model
 
 
 def evaluation_summary(report: dict[str, Any], label: str | None = None) -> dict[str, Any]:

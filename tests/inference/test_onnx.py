@@ -1,0 +1,163 @@
+"""ONNX export: onnxruntime equals PyTorch on the same noise (every family), the file is self-contained and
+describes itself, and reduced precisions load, sample deterministically and differ from float32 only a little."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from caloforge.exceptions import ModelError
+from caloforge.inference import ExtrapolationWarning, FastSim
+from caloforge.inference.export import EXPORT_TOLERANCE, deviation, read_onnx
+from caloforge.inference.quantize import convert_precision
+from caloforge.inference.spec import ModelSpec
+from tests.inference.conftest import FAMILY_PARAMS, Exported, onnx_group
+from tests.models.tiny import tiny_geometry
+
+REDUCED = ["fp16", "int8", "int8-static"]
+
+
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
+def test_onnxruntime_equals_torch_for_the_same_noise(family: str, exports: Callable[[str], Exported]) -> None:
+    ex = exports(family)
+    torch_sim = FastSim.load(ex.folder, threads=1)
+    onnx_sim = FastSim.load(ex.onnx, threads=2)
+    assert (onnx_sim.backend_name, onnx_sim.precision, onnx_sim.family) == ("onnx", "fp32", family)
+    assert onnx_sim.geometry == tiny_geometry()
+    assert onnx_sim.particles == torch_sim.particles
+    assert onnx_sim.energy_range == torch_sim.energy_range
+    energy = np.geomspace(*torch_sim.energy_range, 37)
+    for batch in (1, 16):  # batch 1, and batches of 16 with a partial last one: the batch dimension is dynamic
+        a = torch_sim.sample(energy, seed=5, batch_size=batch)
+        b = onnx_sim.sample(energy, seed=5, batch_size=batch)
+        assert b.showers.shape == (37, 40)
+        assert deviation(a.showers, b.showers, energy) <= 1.0, f"outside {EXPORT_TOLERANCE}"
+    assert ex.deviation <= 1.0
+    # a different seed gives different showers on both backends alike
+    c = onnx_sim.sample(energy, seed=6, batch_size=16)
+    assert not np.allclose(c.showers, b.showers)
+
+
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
+def test_exported_file_is_self_contained_and_describes_itself(family: str, exports: Callable[[str], Exported]) -> None:
+    ex = exports(family)
+    assert not list(ex.onnx.parent.glob("*.data")), "the export must be one self-contained file"
+    proto = onnx.load_model(str(ex.onnx), load_external_data=False)
+    onnx.checker.check_model(proto)
+    assert all(t.data_location != onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
+    assert [i.name for i in proto.graph.input] == ["z", "energy"]
+    assert [o.name for o in proto.graph.output] == ["showers"]
+    for value in [*proto.graph.input, *proto.graph.output]:
+        assert value.type.tensor_type.shape.dim[0].dim_param == "batch"
+        assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert [d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim[1:]] == [40]
+    info = read_onnx(ex.onnx)
+    assert info.precision == "fp32"
+    assert info.convention.name == "caloforge"
+    assert info.spec == ModelSpec.from_model(ex.model, info.spec.weights_sha256)
+    assert len(info.spec.weights_sha256) == 64
+    assert "MeV" in info.meta["caloforge.outputs"]
+    assert "1e-05*E_inc" in info.meta["caloforge.tolerance"]
+
+
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
+def test_onnx_showers_do_not_depend_on_threads(family: str, exports: Callable[[str], Exported]) -> None:
+    ex = exports(family)
+    energy = np.geomspace(2e3, 9e4, 23)
+    one = FastSim.load(ex.onnx, threads=1)
+    many = FastSim.load(ex.onnx, threads=3)
+    for sim in (one, many):
+        sim.backend.chunk = 4  # several chunks per batch
+    a = one.sample(energy, seed=2)
+    np.testing.assert_array_equal(a.showers, many.sample(energy, seed=2).showers)
+    np.testing.assert_array_equal(a.showers, one.sample(energy, seed=2).showers)
+    many.threads = 1
+    assert many.threads == 1
+    with pytest.raises(ModelError, match="threads must be >= 1"):
+        many.threads = 0
+
+
+@pytest.mark.parametrize("precision", REDUCED)
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
+def test_reduced_precisions_load_and_sample_deterministically(
+    family: str, precision: str, exports: Callable[[str], Exported]
+) -> None:
+    ex = exports(family)
+    info = read_onnx(ex.onnx)
+    proto = convert_precision(info.proto, precision, info.convention, calibration_showers=64)
+    raw = proto.SerializeToString()
+    assert read_onnx(raw).precision == precision
+    energy = np.geomspace(2e3, 9e4, 30)
+    sim = FastSim.from_onnx(raw, threads=1)
+    assert sim.precision == precision
+    a = sim.sample(energy, seed=3, batch_size=10)
+    np.testing.assert_array_equal(a.showers, sim.sample(energy, seed=3, batch_size=10).showers)
+    other = FastSim.from_onnx(raw, threads=3)
+    other.backend.chunk = 4
+    sim.backend.chunk = 4
+    np.testing.assert_array_equal(sim.sample(energy, seed=3).showers, other.sample(energy, seed=3).showers)
+    assert np.all(np.isfinite(a.showers))
+    assert np.all(a.showers >= 0)
+    fp32 = FastSim.load(ex.onnx).sample(energy, seed=3, batch_size=10)
+    assert not np.array_equal(a.showers, fp32.showers), "the variant must run in its own precision"
+    if precision == "fp16":
+        rel = np.abs(a.total_energy() - fp32.total_energy()) / fp32.total_energy()
+        assert np.median(rel) < 1e-2
+
+
+@onnx_group("wgan")
+def test_fp16_keeps_mev_energies_in_float32(exports: Callable[[str], Exported]) -> None:
+    info = read_onnx(exports("wgan").onnx)
+    proto = convert_precision(info.proto, "fp16", info.convention, calibration_showers=64)
+    half_nodes = {n.op_type for n in proto.graph.node if n.output and n.output[0] in _half_tensors(proto)}
+    assert {"Gemm"} & half_nodes or {"MatMul"} & half_nodes, "the network's products run in float16"
+    assert proto.graph.input[1].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert proto.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    # energies up to 1 TeV (float16 overflows at 65504): extrapolated, but finite
+    sim = FastSim.from_onnx(proto.SerializeToString())
+    with pytest.warns(ExtrapolationWarning, match="outside the model's training range"):
+        s = sim.sample(np.full(4, 1e6), seed=0, extrapolation="warn")
+    assert np.all(np.isfinite(s.showers))
+
+
+def _half_tensors(proto: onnx.ModelProto) -> set[str]:
+    inferred = onnx.shape_inference.infer_shapes(proto)
+    return {v.name for v in inferred.graph.value_info if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16}
+
+
+@onnx_group("wgan")
+def test_onnx_file_errors(exports: Callable[[str], Exported], tmp_path: Path) -> None:
+    ex = exports("wgan")
+    with pytest.raises(ModelError, match="runs on backend 'onnx', not 'torch'"):
+        FastSim.load(ex.onnx, backend="torch")
+    with pytest.raises(ModelError, match="is a fp32 model; export it again with --precision int8"):
+        FastSim.load(ex.onnx, precision="int8")
+    with pytest.raises(ModelError, match="generates geometry 'tiny', not 'calogan'"):
+        FastSim.load(ex.onnx, geometry="calogan")
+    with pytest.raises(ModelError, match="trained on e\\+, not gamma"):
+        FastSim.load(ex.onnx, particle="gamma")
+    foreign = onnx.helper.make_model(
+        onnx.helper.make_graph(
+            [onnx.helper.make_node("Relu", ["x"], ["y"])],
+            "g",
+            [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+            [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+        )
+    )
+    path = tmp_path / "foreign.onnx"
+    onnx.save_model(foreign, str(path))
+    with pytest.raises(ModelError, match="was not written by caloforge export"):
+        FastSim.load(path)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a protobuf at all")
+    with pytest.raises(ModelError, match="not a readable ONNX file"):
+        FastSim.load(junk)
+    sim = FastSim.load(ex.onnx)
+    with pytest.raises(ModelError, match="finite and > 0 MeV"):
+        sim.sample(np.array([5e4, np.nan]))
+    with pytest.raises(ModelError, match="outside the model's training range"):
+        sim.sample(np.array([5e5]))
