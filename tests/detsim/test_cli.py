@@ -42,10 +42,28 @@ def test_progress_bar_and_angles(tmp_path: Path) -> None:
     assert s.theta[0] == pytest.approx(0.17453, rel=1e-4)
 
 
+def test_simulate_pions(tmp_path: Path) -> None:
+    out = tmp_path / "pi.h5"
+    res = runner.invoke(
+        app,
+        ["simulate", "-g", "calogan", "-p", "pi+", "-e", "1:3", "-n", "3", "-s", "1", "-o", str(out), "-j", "1", "-q"],
+    )
+    assert res.exit_code == 0, res.output
+    s = read(out)
+    assert len(s) == 3
+    assert s.particle is not None
+    assert set(s.particle) == {211}
+    assert float(s.total_energy().max()) < 3000.0
+    res = runner.invoke(app, ["info", str(out)])
+    assert res.exit_code == 0
+    assert "pi+" in res.output or "211" in res.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["-p", "muon"], "unknown particle"),
+        (["-p", "mu+"], "not simulated by detsim"),
         (["-e", "-5"], "positive"),
         (["-e", "abc"], "--energy"),
         (["-n", "0"], "--n must be a positive"),

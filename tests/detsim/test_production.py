@@ -91,7 +91,7 @@ def test_hit_list(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"particle": "pi+"}, SimulationError, "electromagnetic"),
+        ({"particle": "mu-"}, SimulationError, "not simulated by detsim"),
         ({"particle": "tachyon"}, SimulationError, "unknown particle"),
         ({"energy": -5.0}, SimulationError, "positive"),
         ({"n": 0}, SimulationError, "positive integer"),

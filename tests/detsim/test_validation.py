@@ -6,12 +6,18 @@ import math
 
 import pytest
 
-from caloforge.detsim.validation import Row, format_table, sampling_rows, shower_rows
+from caloforge.detsim.hadron_validation import f_em_interval, hadron_rows
+from caloforge.detsim.validation import Row, format_table, run_validation, sampling_rows, shower_rows
 
 
 @pytest.fixture(scope="module")
 def rows() -> list[Row]:
     return shower_rows(quick=True) + sampling_rows(quick=True)
+
+
+@pytest.fixture(scope="module")
+def hadronic() -> list[Row]:
+    return hadron_rows(quick=True)
 
 
 def _get(rows: list[Row], rid: str, quantity: str, conditions: str) -> Row:
@@ -47,3 +53,18 @@ def test_table_formatting(rows: list[Row]) -> None:
     table = format_table(rows)
     assert table.count("\n") == len(rows) + 1
     assert "| V13 |" in table
+
+
+def test_hadronic_quick_rows(hadronic: list[Row]) -> None:
+    # shower start ~ λ_π, f_em(10 GeV) in the Wigmans band, punch-through in calogan = exp(-L/λ_π), pions
+    # below e+ in the first layer and in the total; all within their tolerances (3 σ where statistical)
+    assert {r.id for r in hadronic} == {"V20", "V21", "CG"}
+    assert all(r.ok for r in hadronic), format_table(r for r in hadronic if not r.ok)
+
+
+def test_f_em_band_and_row_selection() -> None:
+    lo, hi = f_em_interval(10.0)
+    assert lo == pytest.approx(0.233, abs=0.001)
+    assert hi == pytest.approx(0.380, abs=0.001)
+    with pytest.raises(ValueError, match="only"):
+        run_validation(quick=True, only="muons")

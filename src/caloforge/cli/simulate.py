@@ -1,4 +1,4 @@
-"""``caloforge simulate``: run the electromagnetic reference simulation into a shower file."""
+"""``caloforge simulate``: run the reference simulation (e±, γ, π±, p, n) into a shower file."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ from caloforge.cli._common import handle_errors
 def simulate(
     geometry: str = typer.Option(..., "--geometry", "-g", help="Preset name or geometry file with a physical stack."),
     particle: str = typer.Option(
-        "e-", "--particle", "-p", help="e-, e+ or gamma (aliases: electron, positron, photon, γ)."
+        "e-",
+        "--particle",
+        "-p",
+        help="e-, e+, gamma, pi+, pi-, proton or neutron (aliases: electron, positron, photon, γ, piplus, p, n).",
     ),
     energy: str = typer.Option(
-        ..., "--energy", "-e", help="GeV: 50 (fixed), 1:100 (range) or 10,20,50 (list, cycled)."
+        ..., "--energy", "-e", help="Kinetic energy in GeV: 50 (fixed), 1:100 (range) or 10,20,50 (list, cycled)."
     ),
     spectrum: str | None = typer.Option(None, "--spectrum", help="For a range: uniform (default) or log."),
     n: int = typer.Option(..., "--n", "-n", help="Number of showers."),

@@ -1,8 +1,9 @@
-"""The electromagnetic reference simulation: a detailed condensed-history Monte Carlo of showers in slab stacks.
+"""The reference simulation: a detailed condensed-history Monte Carlo of showers in slab stacks.
 
 Particles are tracked one by one through the layers of a :class:`~caloforge.geometry.Geometry` with the physics
-of Geant4's standard electromagnetic list ("opt0", the EM part of FTFP_BERT) rebuilt without data files
-(PHYSICS.md; docs/physics.md lists every formula and parameter with its source).
+of Geant4's standard electromagnetic list ("opt0", the EM part of FTFP_BERT) rebuilt without data files, and a
+simplified mechanistic hadronic cascade for π±, protons and neutrons (PHYSICS.md §4–§5; docs/physics.md lists
+every formula and parameter with its source).
 
 >>> from caloforge.detsim import simulate
 >>> showers = simulate("calogan", "e+", 10_000.0, n=2, seed=1)  # doctest: +SKIP
@@ -10,9 +11,10 @@ of Geant4's standard electromagnetic list ("opt0", the EM part of FTFP_BERT) reb
 (2, 504)
 
 Modules: ``constants``; cross sections ``photon``, ``electron``, ``msc``, ``sandia``; ``cuts`` (range cut →
-thresholds); ``tables`` (tabulation, disk cache); ``detector`` (geometry → kernel arrays); ``transport`` (the
-numba kernel); ``gun``; ``config`` (physics settings); ``production`` (parallel, resumable runs);
-``validation`` (the targets of PHYSICS.md §10 and the measurements behind ``make validate``).
+thresholds); ``tables`` (tabulation, disk cache); ``hadron`` (hadron stopping powers, cross sections and the
+final-state parameters); ``detector`` (geometry → kernel arrays); ``transport`` (the numba kernel); ``gun``;
+``config`` (physics settings); ``production`` (parallel, resumable runs); ``validation`` and
+``hadron_validation`` (the targets of PHYSICS.md §10 and the measurements behind ``make validate``).
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from pathlib import Path
 from caloforge.detsim.config import PhysicsConfig
 from caloforge.detsim.cuts import production_thresholds, range_cut_to_energy
 from caloforge.detsim.gun import EnergySpectrum, ParticleGun, parse_energy
-from caloforge.detsim.production import DETSIM_VERSION, produce, simulate_in_memory
+from caloforge.detsim.hadron import HadronPhysics
+from caloforge.detsim.production import DETSIM_VERSION, EM_DETSIM_VERSION, produce, simulate_in_memory
 from caloforge.exceptions import SimulationError
 from caloforge.geometry import Geometry, resolve_geometry
 from caloforge.io.showerset import ShowerSet
 
 __all__ = [
     "DETSIM_VERSION",
+    "EM_DETSIM_VERSION",
     "EnergySpectrum",
+    "HadronPhysics",
     "ParticleGun",
     "PhysicsConfig",
     "parse_energy",
@@ -64,7 +69,8 @@ def simulate(
 
     Args:
         geometry: preset name, geometry file or :class:`Geometry` (it must have a physical stack).
-        particle: ``e-``, ``e+`` or ``gamma`` (aliases and PDG ids accepted).
+        particle: ``e-``, ``e+``, ``gamma``, ``pi+``, ``pi-``, ``proton`` or ``neutron`` (aliases and PDG ids
+            accepted).
         energy: kinetic energy in MeV: a number, ``(low, high)`` with ``spectrum`` ``uniform`` (default) or
             ``log``, a list (cycled so that every value gets the same number of showers), or an
             :class:`EnergySpectrum`.
@@ -72,7 +78,8 @@ def simulate(
         seed: run seed; shower ``i`` depends only on ``(seed, i)``.
         position: ``(x, y)`` in mm where the particle crosses the front face of the stack.
         theta, phi: direction (rad); the gun stands at the geometry's ``beam_z``.
-        physics: physics settings (default: Geant4 opt0-like, the geometry's range cut).
+        physics: physics settings (default: Geant4 opt0-like, the geometry's range cut; the hadronic model of
+            :class:`HadronPhysics`).
         workers: worker processes (``None``: all cores). Results do not depend on it.
         output: write a native HDF5 file (returned as a Path) instead of returning a :class:`ShowerSet`.
         resume: continue an interrupted run of the same settings from ``<output>.partial``.

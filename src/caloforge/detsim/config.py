@@ -2,13 +2,14 @@
 
 Defaults are Geant4's G4EmStandardPhysics ("opt0", the EM part of FTFP_BERT; G4EmParameters.cc, PHYSICS.md §1):
 range cut 0.7 mm, lowest e± energy 1 keV, step function (0.2, 1 mm), Urban msc with UseSafety and range
-factor 0.04, linear-loss limit 0.01, fluctuations and LPM on.
+factor 0.04, linear-loss limit 0.01, fluctuations and LPM on. The hadronic settings are
+:class:`~caloforge.detsim.hadron.HadronPhysics`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -16,11 +17,12 @@ import numpy as np
 from caloforge.detsim import transport
 from caloforge.detsim.constants import LOWEST_ELECTRON_ENERGY, PHOTON_TRACKING_CUT
 from caloforge.detsim.detector import DetectorArrays, detector_arrays, stack_materials
+from caloforge.detsim.hadron import HadronPhysics, HadronTables, hadron_tables
 from caloforge.detsim.tables import KernelTables, material_tables, pack_tables
 from caloforge.exceptions import SimulationError
 from caloforge.geometry import Geometry
 
-__all__ = ["PhysicsConfig", "Setup", "prepare"]
+__all__ = ["HadronPhysics", "PhysicsConfig", "Setup", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,11 @@ class PhysicsConfig:
         final_range, dr_over_range: the continuous-loss step function.
         msc_range_factor, msc_safety_factor: Urban UseSafety step limitation (facrange, facsafety).
         lin_loss_limit: above this fractional loss the range table is used instead of dE/dx × step.
-        fluctuations, multiple_scattering, lateral_displacement, lpm: switch the effects on or off.
+        fluctuations, multiple_scattering, lateral_displacement, lpm: switch the effects on or off (the first
+            three for hadrons too).
         max_stack: capacity of the particle stack.
+        hadronic: settings and parameters of the hadron transport and final-state model
+            (:class:`~caloforge.detsim.hadron.HadronPhysics`); they do not affect e±/γ showers.
     """
 
     range_cut: float | None = None
@@ -51,11 +56,14 @@ class PhysicsConfig:
     lateral_displacement: bool = True
     lpm: bool = True
     max_stack: int = 20_000
+    hadronic: HadronPhysics = field(default_factory=HadronPhysics)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.hadronic, HadronPhysics):
+            raise SimulationError(f"physics setting hadronic must be a HadronPhysics, got {self.hadronic!r}")
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or value is None:
+            if isinstance(value, bool | HadronPhysics) or value is None:
                 continue
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise SimulationError(f"physics setting {f.name} must be a positive number, got {value!r}")
@@ -83,14 +91,21 @@ class PhysicsConfig:
         cfg[transport.C_MAX_STACK] = float(self.max_stack)
         return cfg
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self, hadronic: bool = False) -> dict[str, Any]:
+        """The settings as a plain dict; the hadronic ones only with ``hadronic`` (they do not change e±/γ
+        showers, so the description of an electromagnetic run stays what detsim version 1 wrote)."""
+        d = asdict(self)
+        hadr = d.pop("hadronic")
+        if hadronic:
+            d["hadronic"] = hadr
+        return d
 
 
 class Setup(NamedTuple):
     """Everything the kernel needs for one geometry."""
 
     tables: KernelTables
+    hadron: HadronTables
     detector: DetectorArrays
     cfg: np.ndarray
     cuts: dict[str, tuple[float, float, float]]
@@ -104,6 +119,7 @@ def prepare(geometry: Geometry, config: PhysicsConfig | None = None, *, use_cach
     tabs = [material_tables(m, cut, use_cache=use_cache) for m in mats]
     return Setup(
         tables=pack_tables(mats, tabs),
+        hadron=hadron_tables(mats, [t.cuts[1] for t in tabs], config.hadronic),
         detector=detector_arrays(geometry),
         cfg=config.to_array(),
         cuts={m.name: t.cuts for m, t in zip(mats, tabs, strict=True)},

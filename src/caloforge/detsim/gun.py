@@ -16,23 +16,29 @@ from caloforge.detsim import transport
 from caloforge.exceptions import SimulationError
 from caloforge.io.showerset import particle_code, particle_name
 
-__all__ = ["EnergySpectrum", "ParticleGun", "parse_energy", "transport_type"]
+__all__ = ["EnergySpectrum", "ParticleGun", "is_hadron", "parse_energy", "transport_type"]
 
 _KINDS = ("fixed", "uniform", "log", "list")
-_TYPES = {22: transport.GAMMA, 11: transport.ELECTRON, -11: transport.POSITRON}
+_EM_TYPES = {22: transport.GAMMA, 11: transport.ELECTRON, -11: transport.POSITRON}
+_HADRON_TYPES = {211: transport.PI_PLUS, -211: transport.PI_MINUS, 2212: transport.PROTON, 2112: transport.NEUTRON}
+_TYPES = {**_EM_TYPES, **_HADRON_TYPES}
+_NAMES = "e-, e+, gamma, pi+, pi-, proton or neutron"
 
 
 def transport_type(pdg: int) -> int:
     """The kernel's particle type of a PDG id.
 
     Raises:
-        SimulationError: a particle the electromagnetic simulation does not transport.
+        SimulationError: a particle detsim does not transport.
     """
     if pdg not in _TYPES:
-        raise SimulationError(
-            f"particle {particle_name(pdg)!r} is not simulated by detsim (electromagnetic only): use e-, e+ or gamma"
-        )
+        raise SimulationError(f"particle {particle_name(pdg)!r} is not simulated by detsim: use {_NAMES}")
     return _TYPES[pdg]
+
+
+def is_hadron(pdg: int) -> bool:
+    """Whether the PDG id is one of the hadrons detsim simulates (π±, p, n)."""
+    return pdg in _HADRON_TYPES
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ class ParticleGun:
     """What is fired at the calorimeter.
 
     Attributes:
-        particle: PDG id (11 e-, -11 e+, 22 gamma) or a name.
+        particle: PDG id (11 e-, -11 e+, 22 gamma, 211 pi+, -211 pi-, 2212 proton, 2112 neutron) or a name.
         energy: spectrum of kinetic energies (MeV); a number is a fixed energy.
         position: ``(x, y)`` where the particle crosses the front face of the stack (mm), default the axis.
         z: z of the gun (mm, ``None``: the geometry's ``beam_z``).
@@ -140,7 +146,7 @@ class ParticleGun:
         try:
             code = particle_code(self.particle)
         except Exception as exc:  # DataFormatError from io: re-raise as a simulation error for the CLI option
-            raise SimulationError(f"unknown particle {self.particle!r}; use e-, e+ or gamma") from exc
+            raise SimulationError(f"unknown particle {self.particle!r}; use {_NAMES}") from exc
         transport_type(code)
         object.__setattr__(self, "particle", code)
         if not isinstance(self.energy, EnergySpectrum):

@@ -20,7 +20,7 @@ import numpy as np
 from caloforge._version import __version__
 from caloforge.detsim import transport
 from caloforge.detsim.config import PhysicsConfig, Setup, prepare
-from caloforge.detsim.gun import ParticleGun, transport_type
+from caloforge.detsim.gun import ParticleGun, is_hadron, transport_type
 from caloforge.exceptions import SimulationError
 from caloforge.geometry import Geometry, geometry_from_json
 from caloforge.io.files import check_writable, partial_path
@@ -29,6 +29,7 @@ from caloforge.io.showerset import ShowerSet
 
 __all__ = [
     "DETSIM_VERSION",
+    "EM_DETSIM_VERSION",
     "ChunkResult",
     "Simulator",
     "produce",
@@ -38,7 +39,10 @@ __all__ = [
 ]
 
 # Bump when a change of the physics or of the random-number use changes the showers of a given seed.
-DETSIM_VERSION = 1
+# Version 2 added the hadrons; e±/γ showers are those of version 1 bit for bit (tests/detsim/
+# test_em_regression.py), so their files keep recording version 1 and version-1 runs can be resumed.
+DETSIM_VERSION = 2
+EM_DETSIM_VERSION = 1
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -91,7 +95,7 @@ class Simulator:
         over = np.zeros((n, g.n_layers))
         stats = np.zeros((n, transport.STATS_SIZE))
         ptype = np.full(n, self._ptype, dtype=np.int64)
-        tab, det, cfg = self.setup.tables, self.setup.detector, self.setup.cfg
+        tab, htab, det, cfg = self.setup.tables, self.setup.hadron, self.setup.detector, self.setup.cfg
         hit_list: list[np.ndarray] = []
         counts = np.zeros(n, dtype=np.int64)
         if not hits:
@@ -102,6 +106,7 @@ class Simulator:
                 direction,
                 states,
                 tab,
+                htab,
                 det,
                 cfg,
                 vox,
@@ -121,7 +126,8 @@ class Simulator:
                     stats[k] = 0.0
                     nh = transport.simulate_shower(
                         ptype[k], energy[k], pos[k, 0], pos[k, 1], pos[k, 2], direction[k, 0], direction[k, 1],
-                        direction[k, 2], tab, det, cfg, state, vox[k], over[k], stats[k], buf, self._sf, self._si,
+                        direction[k, 2], tab, htab, det, cfg, state, vox[k], over[k], stats[k], buf, self._sf,
+                        self._si,
                     )  # fmt: skip
                     if nh <= buf.shape[0]:
                         break
@@ -224,16 +230,21 @@ def default_chunk_size(gun: ParticleGun) -> int:
 
 
 def run_metadata(geometry: Geometry, gun: ParticleGun, n: int, seed: int, physics: PhysicsConfig) -> dict[str, Any]:
-    """The description stored in the file; a resumed run must reproduce it exactly."""
+    """The description stored in the file; a resumed run must reproduce it exactly.
+
+    Hadron runs record :data:`DETSIM_VERSION` and the hadronic settings; e±/γ runs record
+    :data:`EM_DETSIM_VERSION` and the electromagnetic settings only, exactly as version 1 did.
+    """
+    hadron = is_hadron(gun.pdg)
     return {
         "generator": "caloforge.detsim",
-        "detsim_version": DETSIM_VERSION,
+        "detsim_version": DETSIM_VERSION if hadron else EM_DETSIM_VERSION,
         "caloforge_version": __version__,
         "geometry": geometry.name,
         "gun": gun.to_dict(),
         "n_showers": n,
         "seed": seed,
-        "physics": physics.to_dict(),
+        "physics": physics.to_dict(hadronic=hadron),
     }
 
 

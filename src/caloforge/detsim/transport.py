@@ -14,6 +14,10 @@ Physics (PHYSICS.md §1–§3, docs/physics.md):
   the production thresholds, Urban multiple scattering (UseSafety step limit, true↔geometric path
   conversion, lateral displacement), positron annihilation in flight and at rest; stopped below
   ``tracking_cut`` (energy deposited locally);
+* hadrons (π±, p, n): restricted Bethe–Bloch loss with fluctuations and delta rays, Highland multiple
+  scattering, inelastic nuclear interactions with a simplified mechanistic final state (leading particle,
+  produced pions, intranuclear cascade, evaporation, binding-energy losses; π0 → γγ at once), π+ decay and
+  π− capture at rest, elastic scattering of slow neutrons (caloforge.detsim.hadron, PHYSICS.md §4–§5);
 * steps never cross a slab boundary; particles leaving the stack escape.
 
 Random numbers: xoshiro256** (Blackman & Vigna 2018) with an explicit ``uint64[4]`` state per shower, seeded by
@@ -66,6 +70,7 @@ from caloforge.detsim.tables import (
     P_LOGE1,
     P_LOGE2,
     P_LPM_THRESHOLD,
+    P_NE,
     P_NEL,
     P_NSANDIA,
     P_TH1,
@@ -83,7 +88,11 @@ __all__ = [
     "CFG_SIZE",
     "ELECTRON",
     "GAMMA",
+    "NEUTRON",
+    "PI_MINUS",
+    "PI_PLUS",
     "POSITRON",
+    "PROTON",
     "STATS_SIZE",
     "run_showers",
     "simulate_shower",
@@ -99,10 +108,65 @@ def kernel(fn: _F) -> _F:
     return njit(**_JIT_OPTIONS)(fn)
 
 
-# particle type codes of the stack (room for hadrons: 3.. are reserved for the hadronic extension)
+# particle type codes of the stack
 GAMMA = 0
 ELECTRON = 1
 POSITRON = 2
+PI_PLUS = 3
+PI_MINUS = 4
+PROTON = 5
+NEUTRON = 6
+PI_ZERO = 7  # exists only inside a hadronic final state: it decays to two photons at once
+
+# PDG 2024 masses (MeV), as caloforge.detsim.hadron
+M_PI = 139.57039
+M_PI0 = 134.9768
+M_P = 938.27208816
+M_N = 939.56542052
+M_MU = 105.6583755
+# atomic mass unit over the neutron mass: nuclear mass number -> mass in neutron masses (slow-neutron kinematics)
+U_OVER_MN = 931.49410242 / M_N
+HBARC_FM = 197.3269804  # MeV fm
+MB = 1e-25  # mm^2
+FM2 = 1e-24  # mm^2
+BARN = 1e-22  # mm^2
+LN_08 = -0.2231435513142097  # ln(0.8)
+INV_SQRT12 = 0.28867513459481287
+
+# hadronic parameters (caloforge.detsim.hadron.HadronPhysics, in field order; HadronTables.par)
+(
+    H_TRACKING_CUT,
+    H_FINAL_RANGE,
+    H_DR_OVER_RANGE,
+    H_NEUTRON_CUT,
+    H_NEUTRON_STOP,
+    H_NEUTRON_MAX_COLLISIONS,
+    H_NUCLEAR_RADIUS,
+    H_INELASTICITY_MIN,
+    H_INELASTICITY_MAX,
+    H_PION_CHARGE_EXCHANGE,
+    H_NUCLEON_CHARGE_EXCHANGE,
+    H_MEAN_PT,
+    H_SIGMA_PION_NUCLEON,
+    H_SIGMA_NUCLEON_NUCLEON,
+    H_NCH_A0,
+    H_NCH_A1,
+    H_NCH_A2,
+    H_PIONS_PER_CHARGED,
+    H_LEADING_CHARGED,
+    H_FEYNMAN_X_POWER,
+    H_CASCADE_NUCLEONS,
+    H_CASCADE_ENERGY,
+    H_EXCITATION,
+    H_EXCITATION_POWER,
+    H_LEVEL_DENSITY,
+    H_COULOMB_RADIUS,
+) = range(26)
+N_HPAR = 26
+# HadronTables.nuc columns and cross-section classes (caloforge.detsim.hadron)
+NUC_A, NUC_Z, NUC_DENSITY, NUC_BINDING, NUC_BARRIER, NUC_RADIUS, NUC_A13, NUC_A23 = range(8)
+PION_CLASS = 0
+NUCLEON_CLASS = 1
 
 # configuration vector (see caloforge.detsim.config.PhysicsConfig.to_array)
 (
@@ -135,8 +199,21 @@ CFG_SIZE = 12
     S_N_PHOTONS,
     S_MAX_STACK,
     S_OVERFLOWED_HITS,
-) = range(12)
-STATS_SIZE = 12
+    S_BINDING,
+    S_NEUTRON_UNDETECTED,
+    S_NEUTRINO,
+    S_EM_PI0,
+    S_REST,
+    S_N_HADRONS,
+    S_N_INELASTIC,
+    S_FIRST_INTERACTION,
+) = range(20)
+STATS_SIZE = 20
+# Energy balance of every shower: S_EDEP + S_ESCAPED + S_BINDING + S_NEUTRON_UNDETECTED + S_NEUTRINO
+# = E0 + S_REST (+ 2 m_e for a positron primary). S_REST is the net rest energy released: + m_pi when a
+# charged pion is absorbed or decays, − m_pi when one is made, + m_e for the atomic electron a muon-decay
+# positron annihilates with. S_EM_PI0 sums the total energy of the pi0s (the EM fraction f_em = S_EM_PI0/E0);
+# S_FIRST_INTERACTION is the depth z (mm) of the first inelastic interaction when S_N_INELASTIC > 0.
 
 MASS = 0.51099895
 TWO_MASS = 2.0 * MASS
@@ -273,16 +350,21 @@ def eloss_at(tab, m, q, k, e):
 
 @kernel
 def energy_from_range(tab, m, q, r):
-    """Kinetic energy (MeV) whose range is ``r`` (mm): inverse of the range table by bisection."""
-    row = tab.eloss[m, q, RANGE]
+    """Kinetic energy (MeV) of an e± whose range is ``r`` (mm): inverse of the range table by bisection."""
+    return energy_from_range_row(tab.eloss[m, q, RANGE], tab.grid, r)
+
+
+@kernel
+def energy_from_range_row(row, grid, r):
+    """Kinetic energy (MeV) whose range is ``r`` (mm) in the range table ``row`` on the log grid ``grid``."""
     n = row.shape[0]
     if r <= row[0]:
-        e0 = math.exp(tab.grid[0])
+        e0 = math.exp(grid[0])
         return e0 * (r / row[0]) ** 2 if r > 0.0 else 0.0
     lo = 0
     hi = n - 1
     if r >= row[hi]:
-        return math.exp(tab.grid[0] + (n - 1) / tab.grid[1])
+        return math.exp(grid[0] + (n - 1) / grid[1])
     while hi - lo > 1:
         mid = (lo + hi) >> 1
         if row[mid] <= r:
@@ -290,7 +372,7 @@ def energy_from_range(tab, m, q, r):
         else:
             hi = mid
     f = (r - row[lo]) / (row[hi] - row[lo])
-    return math.exp(tab.grid[0] + (lo + f) / tab.grid[1])
+    return math.exp(grid[0] + (lo + f) / grid[1])
 
 
 @kernel
@@ -569,6 +651,15 @@ def sample_fluctuation(mean_loss, tcut, t, mp, s):
     Urban/"Glandz" model with two excitation levels and ionisation (G4UrbanFluctuation; PHYSICS.md §3.2):
     e0 = 10 eV, rate 0.56, fw 4, a0 42, nmaxCont 8.
     """
+    gam = t / MASS + 1.0
+    gam2 = gam * gam
+    return urban_fluctuation(mean_loss, tcut, gam2, 1.0 - 1.0 / gam2, mp, s)
+
+
+@kernel
+def urban_fluctuation(mean_loss, tcut, gam2, beta2, mp, s):
+    """Urban fluctuation model for a singly charged particle of Lorentz factor² ``gam2`` and velocity² ``beta2``
+    (the body of :func:`sample_fluctuation`, shared with the hadrons)."""
     e0 = 1.0e-5
     if mean_loss < 1.0e-5 or tcut <= e0:
         return mean_loss
@@ -576,9 +667,6 @@ def sample_fluctuation(mean_loss, tcut, t, mp, s):
     fw = 4.0
     a0 = 42.0
     nmax = 8.0
-    gam = t / MASS + 1.0
-    gam2 = gam * gam
-    beta2 = 1.0 - 1.0 / gam2
     scaling = min(1.0 + 0.5e-3 / tcut, 1.5)
     meanl = mean_loss / scaling
     ipot = mp[P_I]
@@ -926,8 +1014,10 @@ def push(sf, si, n, ptype, e, x, y, z, ux, uy, uz, slab, stats):
         stats[S_N_PHOTONS] += 1.0
     elif ptype == ELECTRON:
         stats[S_N_ELECTRONS] += 1.0
-    else:
+    elif ptype == POSITRON:
         stats[S_N_POSITRONS] += 1.0
+    else:
+        stats[S_N_HADRONS] += 1.0
     return n
 
 
@@ -1370,11 +1460,656 @@ def transport_charged(ptype, e, x, y, z, ux, uy, uz, slab, tab, det, cfg, sf, si
 
 
 # ================================================================================================
+# hadrons (PHYSICS.md §4, §5; caloforge.detsim.hadron builds the tables and holds the parameters)
+# ================================================================================================
+@kernel
+def hadron_mass(ptype):
+    """Rest mass (MeV) of a stack particle type."""
+    if ptype == PI_PLUS or ptype == PI_MINUS:  # noqa: SIM109 (numba)
+        return M_PI
+    if ptype == PI_ZERO:
+        return M_PI0
+    if ptype == PROTON:
+        return M_P
+    if ptype == NEUTRON:
+        return M_N
+    if ptype == GAMMA:
+        return 0.0
+    return MASS
+
+
+@kernel
+def _isotropic(s):
+    cost = 2.0 * rand(s) - 1.0
+    sint = math.sqrt(max((1.0 - cost) * (1.0 + cost), 0.0))
+    phi = TWO_PI * rand(s)
+    return sint * math.cos(phi), sint * math.sin(phi), cost
+
+
+@kernel
+def sample_delta_hadron(t, mass, cut, spin_half, s):
+    """Kinetic energy of a delta ray above ``cut`` from a hadron of kinetic energy ``t`` (G4BetheBlochModel).
+
+    1/T² proposal on [cut, W_max], accepted with 1 − β² T/W_max (+ T²/2E² for spin ½).
+    """
+    etot = t + mass
+    etot2 = etot * etot
+    gam = etot / mass
+    bg2 = gam * gam - 1.0
+    beta2 = bg2 / (gam * gam)
+    ratio = MASS / mass
+    wmax = 2.0 * MASS * bg2 / (1.0 + 2.0 * gam * ratio + ratio * ratio)
+    if wmax <= cut:
+        return cut
+    fmax = 1.0
+    if spin_half:
+        fmax += 0.5 * wmax * wmax / etot2
+    for _ in range(100000):
+        r0 = rand(s)
+        td = cut * wmax / (cut * (1.0 - r0) + wmax * r0)
+        g = 1.0 - beta2 * td / wmax
+        if spin_half:
+            g += 0.5 * td * td / etot2
+        if fmax * rand(s) <= g:
+            return td
+    return cut
+
+
+@kernel
+def hadron_fluctuation(mean_loss, step, t, mass, mp, s):
+    """Energy loss of a hadron step with mean ``mean_loss``: Gaussian when many collisions share a small
+    W_max (mean ≥ 10 T_c and W_max ≤ 2 T_c), else the Urban model (G4UniversalFluctuation; PHYSICS.md §3.2)."""
+    gam = t / mass + 1.0
+    gam2 = gam * gam
+    beta2 = 1.0 - 1.0 / gam2
+    ratio = MASS / mass
+    wmax = 2.0 * MASS * (gam2 - 1.0) / (1.0 + 2.0 * gam * ratio + ratio * ratio)
+    tcut = min(mp[P_CUT_EM], wmax)
+    if mean_loss >= 10.0 * tcut and wmax <= 2.0 * tcut:
+        sig2 = (wmax / beta2 - 0.5 * tcut) * TWO_PI_MC2_RCL2 * step * mp[P_NE]
+        return _gauss_trunc(mean_loss, sig2, s)
+    return urban_fluctuation(mean_loss, tcut, gam2, beta2, mp, s)
+
+
+@kernel
+def sample_feynman_x(xmin, power, s):
+    """Feynman x from dN/dx ∝ (1 − x)^power/x on [xmin, 1] (PHYSICS.md §5.1)."""
+    lx = math.log(xmin)
+    for _ in range(10000):
+        xf = math.exp(lx * rand(s))
+        if rand(s) <= (1.0 - xf) ** power:
+            return xf
+    return xmin
+
+
+@kernel
+def sample_michel(s):
+    """Positron energy fraction x = E/W in μ+ decay at rest, dN/dx ∝ x²(3 − 2x) (Michel spectrum)."""
+    while True:
+        x = rand(s)
+        if rand(s) <= x * x * (3.0 - 2.0 * x):
+            return x
+
+
+@kernel
+def _decay_pi0(sf, si, k, n, stats, s):
+    """Replace the π0 at stack position ``k`` by its two photons, isotropic in its rest frame (§4)."""
+    t = sf[k, 0]
+    etot = t + M_PI0
+    stats[S_EM_PI0] += etot
+    p = math.sqrt(t * (t + 2.0 * M_PI0))
+    gam = etot / M_PI0
+    bg = p / M_PI0
+    half = 0.5 * M_PI0
+    cost = 2.0 * rand(s) - 1.0
+    sint = math.sqrt(max((1.0 - cost) * (1.0 + cost), 0.0))
+    phi = TWO_PI * rand(s)
+    px = half * sint * math.cos(phi)
+    py = half * sint * math.sin(phi)
+    e1 = half * (gam + bg * cost)
+    e2 = half * (gam - bg * cost)
+    pz1 = half * (bg + gam * cost)
+    pz2 = half * (bg - gam * cost)
+    ux, uy, uz = sf[k, 4], sf[k, 5], sf[k, 6]
+    d1x, d1y, d1z = _normalise(px, py, pz1)
+    d2x, d2y, d2z = _normalise(-px, -py, pz2)
+    g1x, g1y, g1z = rotate_uz(ux, uy, uz, d1x, d1y, d1z)
+    g2x, g2y, g2z = rotate_uz(ux, uy, uz, d2x, d2y, d2z)
+    si[k, 0] = GAMMA
+    sf[k, 0] = e1
+    sf[k, 4] = g1x
+    sf[k, 5] = g1y
+    sf[k, 6] = g1z
+    stats[S_N_PHOTONS] += 1.0
+    return push(sf, si, n, GAMMA, e2, sf[k, 1], sf[k, 2], sf[k, 3], g2x, g2y, g2z, si[k, 1], stats)
+
+
+@kernel
+def hadron_interaction(
+    ptype, e, x, y, z, ux, uy, uz, slab, tab, htab, det, cfg, sf, si, n, vox, over, stats, hits, nhit, s, at_rest
+):
+    """Inelastic interaction of a hadron of kinetic energy ``e`` (or π− capture at rest) with a nucleus.
+
+    Simplified mechanistic final state (PHYSICS.md §5.1; parameters in HadronPhysics): a leading particle
+    with (1 − K) of the available energy, an intranuclear cascade and an excitation energy whose nucleons each
+    cost the binding energy B/A (invisible), pions made from what is left (multiplicity from the pp fit × R_A,
+    charges +, −, 0 equiprobable, Feynman-x sharing, exponential p_T), evaporation of the excitation energy
+    (neutrons, Coulomb-suppressed protons), its remainder as a photon. Energy is conserved exactly: the
+    available energy is the kinetic energy plus the rest energy of an absorbed pion. The secondaries go on the
+    stack; π0s decay to two photons at once.
+    """
+    par = htab.par
+    m = det.slab_mat[slab]
+    pion = ptype != PROTON and ptype != NEUTRON
+    cls = PION_CLASS if pion else NUCLEON_CLASS
+    nel = htab.n_el[m]
+    i, f = ebin(tab.grid, max(e, 1e-3))
+    # the target nucleus: by the inelastic cross sections, or by Fermi–Teller (∝ Z) for a capture at rest
+    tot = 0.0
+    for jj in range(nel):
+        if at_rest:
+            tot += htab.nuc[m, jj, NUC_DENSITY] * htab.nuc[m, jj, NUC_Z]
+        else:
+            tot += lin(htab.inel_el[m, cls, jj], i, f)
+    r = rand(s) * tot
+    j = nel - 1
+    cum = 0.0
+    for jj in range(nel - 1):
+        if at_rest:
+            cum += htab.nuc[m, jj, NUC_DENSITY] * htab.nuc[m, jj, NUC_Z]
+        else:
+            cum += lin(htab.inel_el[m, cls, jj], i, f)
+        if r < cum:
+            j = jj
+            break
+    nuc = htab.nuc[m, j]
+    a = nuc[NUC_A]
+    zt = nuc[NUC_Z]
+    bind = nuc[NUC_BINDING]
+    stats[S_N_INELASTIC] += 1.0
+    if stats[S_N_INELASTIC] == 1.0:
+        stats[S_FIRST_INTERACTION] = z
+    e_av = e
+    if pion:
+        e_av += M_PI
+        stats[S_REST] += M_PI
+    pool = e_av
+    n0 = n
+    # 1. leading particle: (1 - K) of the available energy (total energy for a pion, kinetic for a nucleon)
+    lead = -1
+    e_lead = 0.0
+    if not at_rest:
+        kin = par[H_INELASTICITY_MIN] + (par[H_INELASTICITY_MAX] - par[H_INELASTICITY_MIN]) * rand(s)
+        e_lead = (1.0 - kin) * e_av
+        lead = ptype
+        if pion:
+            if rand(s) < par[H_PION_CHARGE_EXCHANGE]:
+                lead = PI_ZERO
+            if e_lead <= hadron_mass(lead) + 1.0:
+                lead = -1  # a slow leading pion is absorbed: its energy stays with the nucleus
+                e_lead = 0.0
+        elif rand(s) < par[H_NUCLEON_CHARGE_EXCHANGE]:
+            lead = NEUTRON if ptype == PROTON else PROTON
+        pool -= e_lead
+    # 2. intranuclear cascade nucleons and the excitation energy left behind (each nucleon costs B/A)
+    if a > 1.5:
+        ncas = poisson(par[H_CASCADE_NUCLEONS] * nuc[NUC_A13], s)
+        estar = -math.log(rand_open(s)) * par[H_EXCITATION] * a ** par[H_EXCITATION_POWER]
+    else:
+        ncas = 1  # hydrogen: the struck proton
+        estar = 0.0
+    kin_sum = 0.0
+    for _ in range(ncas):
+        tk = -par[H_CASCADE_ENERGY] * math.log(rand_open(s))
+        nt = PROTON if rand(s) * a < zt else NEUTRON
+        n = push(sf, si, n, nt, tk, x, y, z, ux, uy, uz, slab, stats)
+        kin_sum += tk
+    nb = n - n0
+    cost = kin_sum + nb * bind + estar
+    if cost > pool:
+        # not enough energy: the nucleus takes all that is left, with no more nucleons than binding allows
+        while nb > 0 and nb * bind > 0.5 * pool:
+            n -= 1
+            nb -= 1
+            kin_sum -= sf[n, 0]
+        avail = pool - nb * bind
+        if kin_sum + estar > 0.0:
+            scale = avail / (kin_sum + estar)
+            for k in range(n0, n):
+                sf[k, 0] *= scale
+            estar *= scale
+        else:
+            estar = avail
+        pool = 0.0
+    else:
+        pool -= cost
+    stats[S_BINDING] += nb * bind
+    n_prod = n
+    # 3. pions made from the rest: <n> = pions_per_charged × R_A × (<n_ch>_pp(s) − leading_charged)
+    t_min = 10.0
+    if not at_rest and pool > M_PI + t_min:
+        m_proj = M_PI if pion else M_P
+        s_gev = (M_P * M_P + m_proj * m_proj + 2.0 * M_P * (e + m_proj)) * 1e-6
+        ls = math.log(s_gev)
+        nch = par[H_NCH_A0] + ls * (par[H_NCH_A1] + ls * par[H_NCH_A2])
+        nu = 1.0
+        if a > 1.5:
+            sigma_ha = lin(htab.inel_el[m, cls, j], i, f) / nuc[NUC_DENSITY]
+            sigma_hn = (par[H_SIGMA_PION_NUCLEON] if pion else par[H_SIGMA_NUCLEON_NUCLEON]) * MB
+            nu = max(a * sigma_hn / sigma_ha, 1.0)
+        nbar = par[H_PIONS_PER_CHARGED] * 0.5 * (1.0 + nu) * max(nch - par[H_LEADING_CHARGED], 0.0)
+        npi = poisson(nbar, s)
+        nmax = int(pool / (M_PI + t_min))
+        if npi > nmax:
+            npi = nmax
+        if npi > 0:
+            xmin = (M_PI + t_min) / pool
+            xsum = 0.0
+            msum = 0.0
+            for _ in range(npi):
+                xf = sample_feynman_x(xmin, par[H_FEYNMAN_X_POWER], s)
+                r3 = 3.0 * rand(s)
+                nt = PI_PLUS if r3 < 1.0 else (PI_MINUS if r3 < 2.0 else PI_ZERO)
+                n = push(sf, si, n, nt, xf, x, y, z, ux, uy, uz, slab, stats)
+                xsum += xf
+                msum += M_PI0 if nt == PI_ZERO else M_PI
+            spare = pool - msum
+            for k in range(n_prod, n):
+                sf[k, 0] = spare * sf[k, 0] / xsum
+            pool = 0.0
+    # 4. what is still left: to the leading particle, else to the cascade nucleons, else to the nucleus
+    if pool > 0.0:
+        if lead >= 0:
+            e_lead += pool
+        elif kin_sum > 0.0 and n_prod > n0:
+            scale = (kin_sum + pool) / kin_sum
+            for k in range(n0, n_prod):
+                sf[k, 0] *= scale
+        else:
+            estar += pool
+        pool = 0.0
+    if lead >= 0:
+        t_lead = e_lead - hadron_mass(lead) if pion else e_lead
+        n = push(sf, si, n, lead, t_lead, x, y, z, ux, uy, uz, slab, stats)
+    n_fast = n
+    # 5. evaporation: Maxwellian nucleons at temperature sqrt(E*/a) until E* < B/A; the rest as one photon
+    if a > 1.5:
+        ald = a / par[H_LEVEL_DENSITY]
+        ratio_pn = zt / (a - zt)
+        for _ in range(1000):
+            if estar <= bind:
+                break
+            theta = math.sqrt(estar / ald)
+            tk = -theta * math.log(rand_open(s) * rand_open(s))
+            proton = False
+            gp = ratio_pn * math.exp(-nuc[NUC_BARRIER] / theta)
+            if rand(s) * (1.0 + gp) < gp:
+                proton = True
+                tk += nuc[NUC_BARRIER]
+            if tk + bind > estar:
+                break
+            estar -= tk + bind
+            stats[S_BINDING] += bind
+            n = push(sf, si, n, PROTON if proton else NEUTRON, tk, x, y, z, ux, uy, uz, slab, stats)
+    if estar > cfg[C_PHOTON_CUT]:
+        n = push(sf, si, n, GAMMA, estar, x, y, z, ux, uy, uz, slab, stats)
+    else:
+        nhit = deposit(det, slab, estar, x, y, z, vox, over, stats, hits, nhit)
+    # 6. directions: p_T ~ p_T exp(-2 p_T/<p_T>) about the projectile for the fast particles, isotropic for
+    # evaporation and for a capture at rest; then the pi0 decays
+    pt_scale = 0.5 * par[H_MEAN_PT]
+    for k in range(n0, n):
+        nt = si[k, 0]
+        if at_rest or k >= n_fast:
+            dx, dy, dz = _isotropic(s)
+        else:
+            mk = hadron_mass(nt)
+            tk = sf[k, 0]
+            pk = math.sqrt(tk * (tk + 2.0 * mk))
+            pt = -pt_scale * math.log(rand_open(s) * rand_open(s))
+            if pt < pk:
+                sint = pt / pk
+                cost = math.sqrt((1.0 - sint) * (1.0 + sint))
+            else:
+                cost = 2.0 * rand(s) - 1.0
+                sint = math.sqrt(max((1.0 - cost) * (1.0 + cost), 0.0))
+            phi = TWO_PI * rand(s)
+            dx, dy, dz = rotate_uz(ux, uy, uz, sint * math.cos(phi), sint * math.sin(phi), cost)
+        sf[k, 4] = dx
+        sf[k, 5] = dy
+        sf[k, 6] = dz
+        if nt == PI_PLUS or nt == PI_MINUS:  # noqa: SIM109 (numba)
+            stats[S_REST] -= M_PI
+    n_end = n
+    for k in range(n0, n_end):
+        if si[k, 0] == PI_ZERO:
+            n = _decay_pi0(sf, si, k, n, stats, s)
+    return n, nhit
+
+
+@kernel
+def hadron_at_rest(ptype, x, y, z, slab, tab, htab, det, cfg, sf, si, n, vox, over, stats, hits, nhit, s):
+    """End of a stopped charged hadron: π+ → μ+ ν, μ+ → e+ ν ν̄ (Michel spectrum; the e+ is tracked); π−
+    nuclear capture (a nuclear break-up with the pion's rest energy); a proton has nothing left."""
+    if ptype == PI_MINUS:
+        return hadron_interaction(
+            PI_MINUS, 0.0, x, y, z, 0.0, 0.0, 1.0, slab, tab, htab, det, cfg, sf, si, n, vox, over, stats, hits,
+            nhit, s, True,
+        )  # fmt: skip
+    if ptype != PI_PLUS:
+        return n, nhit
+    stats[S_REST] += M_PI
+    # two-body decay at rest: the muon's 4.1 MeV stay where it stops (range < 1.5 mm in LAr)
+    t_mu = (M_PI - M_MU) ** 2 / (2.0 * M_PI)
+    stats[S_NEUTRINO] += M_PI - M_MU - t_mu
+    nhit = deposit(det, slab, t_mu, x, y, z, vox, over, stats, hits, nhit)
+    w = (M_MU * M_MU + MASS * MASS) / (2.0 * M_MU)
+    ee = max(sample_michel(s) * w, MASS)
+    stats[S_NEUTRINO] += M_MU - ee
+    stats[S_REST] += MASS  # the positron annihilates with an atomic electron
+    dx, dy, dz = _isotropic(s)
+    n = push(sf, si, n, POSITRON, ee - MASS, x, y, z, dx, dy, dz, slab, stats)
+    return n, nhit
+
+
+@kernel
+def _slow_neutron_xs(nuc, e, lam):
+    """Cross section (mm²) of a neutron of ``e`` MeV on one element: n–p elastic from Gammel's fit; on nuclei
+    the black-disk value 2π(R + ƛ)² (ƛ = ``lam`` fm), half shadow-elastic and half compound-nucleus reaction."""
+    if nuc[NUC_A] < 1.5:
+        t1 = 1.206 * e
+        q1 = -1.86 + e * (0.09415 + 0.0001306 * e)
+        q2 = 0.4223 + 0.13 * e
+        return (3.0 * math.pi / (t1 + q1 * q1) + math.pi / (t1 + q2 * q2)) * BARN
+    rr = nuc[NUC_RADIUS] + lam
+    return TWO_PI * rr * rr * FM2
+
+
+@kernel
+def slow_neutron(e, x, y, z, ux, uy, uz, slab, htab, det, cfg, sf, si, n, vox, over, stats, hits, nhit, s):
+    """A neutron below ``neutron_cut``, collision by collision. On hydrogen, and in half of the collisions with
+    nuclei (shadow scattering), elastic scattering isotropic in the centre-of-mass frame with the recoil energy
+    deposited where it happens; in the other half a compound nucleus re-emits the neutron isotropically with
+    an evaporation energy T' ~ T' exp(−T'/θ), θ = √((T + B)/a), and the rest T − T' as a photon (inelastic
+    (n, n'γ) scattering). After ``neutron_max_collisions`` or below ``neutron_stop`` the rest of the energy
+    counts as undetected (S_NEUTRON_UNDETECTED)."""
+    par = htab.par
+    nslab = det.slab_mat.shape[0]
+    e_stop = par[H_NEUTRON_STOP]
+    n_max = int(par[H_NEUTRON_MAX_COLLISIONS])
+    ncoll = 0
+    while True:
+        if e <= e_stop or ncoll >= n_max:
+            stats[S_NEUTRON_UNDETECTED] += e
+            return n, nhit
+        m = det.slab_mat[slab]
+        nel = htab.n_el[m]
+        lam = HBARC_FM / math.sqrt(e * (e + 2.0 * M_N))
+        mu = 0.0
+        for jj in range(nel):
+            mu += htab.nuc[m, jj, NUC_DENSITY] * _slow_neutron_xs(htab.nuc[m, jj], e, lam)
+        dist = -math.log(rand_open(s)) / mu if mu > 0.0 else 1e300
+        d_out, face = distance_out(det, slab, x, y, z, ux, uy, uz)
+        if dist >= d_out:
+            x += d_out * ux
+            y += d_out * uy
+            if face == 2:
+                stats[S_ESCAPED] += e
+                return n, nhit
+            if face == 1:
+                z = det.slab_z[slab + 1]
+                slab += 1
+            else:
+                z = det.slab_z[slab]
+                slab -= 1
+            if slab < 0 or slab >= nslab:
+                stats[S_ESCAPED] += e
+                return n, nhit
+            continue
+        x += dist * ux
+        y += dist * uy
+        z += dist * uz
+        r = rand(s) * mu
+        j = nel - 1
+        cum = 0.0
+        for jj in range(nel - 1):
+            cum += htab.nuc[m, jj, NUC_DENSITY] * _slow_neutron_xs(htab.nuc[m, jj], e, lam)
+            if r < cum:
+                j = jj
+                break
+        ncoll += 1
+        nuc = htab.nuc[m, j]
+        if nuc[NUC_A] > 1.5 and rand(s) < 0.5:
+            theta = math.sqrt((e + nuc[NUC_BINDING]) * par[H_LEVEL_DENSITY] / nuc[NUC_A])
+            t_out = -1.0
+            for _ in range(20):
+                t_try = -theta * math.log(rand_open(s) * rand_open(s))
+                if t_try < e:
+                    t_out = t_try
+                    break
+            if t_out >= 0.0:
+                eg = e - t_out
+                if eg > cfg[C_PHOTON_CUT]:
+                    gx, gy, gz = _isotropic(s)
+                    n = push(sf, si, n, GAMMA, eg, x, y, z, gx, gy, gz, slab, stats)
+                else:
+                    nhit = deposit(det, slab, eg, x, y, z, vox, over, stats, hits, nhit)
+                ux, uy, uz = _isotropic(s)
+                e = t_out
+                continue
+        am = nuc[NUC_A] * U_OVER_MN
+        cth = 2.0 * rand(s) - 1.0
+        den = am * am + 2.0 * am * cth + 1.0
+        e_new = e * den / ((am + 1.0) * (am + 1.0))
+        nhit = deposit(det, slab, e - e_new, x, y, z, vox, over, stats, hits, nhit)
+        cos_lab = min(max((1.0 + am * cth) / math.sqrt(den), -1.0), 1.0)
+        sin_lab = math.sqrt(max((1.0 - cos_lab) * (1.0 + cos_lab), 0.0))
+        phi = TWO_PI * rand(s)
+        ux, uy, uz = rotate_uz(ux, uy, uz, sin_lab * math.cos(phi), sin_lab * math.sin(phi), cos_lab)
+        e = e_new
+
+
+@kernel
+def transport_neutron(e, x, y, z, ux, uy, uz, slab, tab, htab, det, cfg, sf, si, n, vox, over, stats, hits, nhit, s):
+    """A neutron: above ``neutron_cut`` straight flights to an inelastic interaction (λ_I-based cross
+    section, path resampled at each slab face), below it :func:`slow_neutron`."""
+    if e < htab.par[H_NEUTRON_CUT]:
+        return slow_neutron(e, x, y, z, ux, uy, uz, slab, htab, det, cfg, sf, si, n, vox, over, stats, hits, nhit, s)
+    nslab = det.slab_mat.shape[0]
+    while True:
+        m = det.slab_mat[slab]
+        i, f = ebin(tab.grid, e)
+        mu = lin(htab.inel[m, NUCLEON_CLASS], i, f)
+        dist = -math.log(rand_open(s)) / mu if mu > 0.0 else 1e300
+        d_out, face = distance_out(det, slab, x, y, z, ux, uy, uz)
+        if dist >= d_out:
+            x += d_out * ux
+            y += d_out * uy
+            if face == 2:
+                stats[S_ESCAPED] += e
+                return n, nhit
+            if face == 1:
+                z = det.slab_z[slab + 1]
+                slab += 1
+            else:
+                z = det.slab_z[slab]
+                slab -= 1
+            if slab < 0 or slab >= nslab:
+                stats[S_ESCAPED] += e
+                return n, nhit
+            continue
+        x += dist * ux
+        y += dist * uy
+        z += dist * uz
+        return hadron_interaction(
+            NEUTRON, e, x, y, z, ux, uy, uz, slab, tab, htab, det, cfg, sf, si, n, vox, over, stats, hits, nhit,
+            s, False,
+        )  # fmt: skip
+
+
+@kernel
+def transport_hadron(
+    ptype, e, x, y, z, ux, uy, uz, slab, tab, htab, det, cfg, sf, si, n, vox, over, stats, hits, nhit, s
+):
+    """Track a π±, proton or neutron until it interacts, stops or leaves the stack; secondaries go on the stack.
+
+    Charged hadrons: steps limited by the continuous-loss step function (finalRange, dRoverRange of
+    HadronPhysics), the next delta ray or inelastic interaction (integral method with a majorant, as the e±)
+    and the slab faces; restricted Bethe–Bloch loss with fluctuations; Highland multiple scattering with the
+    PDG correlated lateral displacement (PHYSICS.md §3.4a); below ``tracking_cut`` the hadron stops.
+    """
+    if ptype == NEUTRON:
+        return transport_neutron(
+            e, x, y, z, ux, uy, uz, slab, tab, htab, det, cfg, sf, si, n, vox, over, stats, hits, nhit, s
+        )
+    nslab = det.slab_mat.shape[0]
+    par = htab.par
+    pion = ptype != PROTON
+    k = PION_CLASS if pion else NUCLEON_CLASS
+    mass = M_PI if pion else M_P
+    tcut = par[H_TRACKING_CUT]
+    final_range = par[H_FINAL_RANGE]
+    dr_over_r = par[H_DR_OVER_RANGE]
+    lin_loss = cfg[C_LIN_LOSS]
+    use_fluct = cfg[C_FLUCT] > 0.5
+    use_msc = cfg[C_MSC] > 0.5
+    use_disp = cfg[C_DISPLACEMENT] > 0.5
+    n_left = -math.log(rand_open(s))
+    while True:
+        if e <= tcut:
+            nhit = deposit(det, slab, e, x, y, z, vox, over, stats, hits, nhit)
+            return hadron_at_rest(ptype, x, y, z, slab, tab, htab, det, cfg, sf, si, n, vox, over, stats, hits, nhit, s)
+        m = det.slab_mat[slab]
+        mp = tab.mat_par[m]
+        log_e = math.log(e)
+        i, f = ebin_log(tab.grid, log_e)
+        dedx = lin(htab.dedx[m, k], i, f)
+        rng = lin(htab.range[m, k], i, f)
+        sig = lin(htab.delta[m, k], i, f) + lin(htab.inel[m, k], i, f)
+        if 0.8 * e > tcut:
+            i2, f2 = ebin_log(tab.grid, log_e + LN_08)
+            sig2 = lin(htab.delta[m, k], i2, f2) + lin(htab.inel[m, k], i2, f2)
+            if sig2 > sig:
+                sig = sig2
+        s_disc = n_left / sig if sig > 0.0 else 1e300
+        if rng > final_range:
+            s_loss = dr_over_r * rng + final_range * (1.0 - dr_over_r) * (2.0 - final_range / rng)
+        else:
+            s_loss = rng
+        tp = min(s_disc, s_loss)
+        discrete = s_disc <= s_loss
+        if tp > rng:
+            tp = rng
+            discrete = False
+        d_out, face = distance_out(det, slab, x, y, z, ux, uy, uz)
+        crossing = False
+        if tp >= d_out:
+            tp = d_out
+            crossing = True
+            discrete = False
+        x0 = x
+        y0 = y
+        z0 = z
+        x += tp * ux
+        y += tp * uy
+        if crossing and face != 2:
+            z = det.slab_z[slab + 1] if face == 1 else det.slab_z[slab]
+        else:
+            z += tp * uz
+        stopped = False
+        if tp >= rng:
+            eloss = e
+            stopped = True
+        else:
+            eloss = tp * dedx
+            if eloss > e * lin_loss:
+                eloss = e - energy_from_range_row(htab.range[m, k], tab.grid, rng - tp)
+            if use_fluct and eloss < e:
+                eloss = hadron_fluctuation(eloss, tp, e, mass, mp, s)
+            if eloss >= e or e - eloss <= tcut:
+                eloss = e
+                stopped = True
+        e_end = e - eloss
+        stats[S_TRACK_CHARGED] += tp
+        stats[S_STEPS_CHARGED] += 1.0
+        n_left -= tp * sig
+        if use_msc and not stopped and tp > 0.0:
+            invbcp = math.sqrt((e + mass) * (e_end + mass) / (e * (e + 2.0 * mass) * e_end * (e_end + 2.0 * mass)))
+            beta2 = e * (e + 2.0 * mass) / ((e + mass) * (e + mass))
+            yx = tp / mp[P_X0]
+            theta0 = 13.6 * invbcp * math.sqrt(yx) * max(1.0 + 0.038 * math.log(yx / beta2), 0.0)
+            if theta0 > 0.0:
+                z1 = gauss(s)
+                z2 = gauss(s)
+                z3 = gauss(s)
+                z4 = gauss(s)
+                tx = theta0 * z2
+                ty = theta0 * z4
+                norm = 1.0 / math.sqrt(1.0 + tx * tx + ty * ty)
+                nx, ny, nz = rotate_uz(ux, uy, uz, tx * norm, ty * norm, norm)
+                if use_disp and not crossing:
+                    lx = tp * theta0 * (z1 * INV_SQRT12 + 0.5 * z2)
+                    ly = tp * theta0 * (z3 * INV_SQRT12 + 0.5 * z4)
+                    rr = math.sqrt(lx * lx + ly * ly)
+                    post = 0.99 * safety(det, slab, x, y, z)
+                    if rr > 0.0 and post > GEOM_MIN:
+                        if rr > post:
+                            lx *= post / rr
+                            ly *= post / rr
+                        dx, dy, dz = rotate_uz(ux, uy, uz, lx, ly, 0.0)
+                        x += dx
+                        y += dy
+                        z += dz
+                ux, uy, uz = nx, ny, nz
+        nhit = deposit(det, slab, eloss, 0.5 * (x0 + x), 0.5 * (y0 + y), 0.5 * (z0 + z), vox, over, stats, hits, nhit)
+        e = e_end
+        if stopped:
+            return hadron_at_rest(ptype, x, y, z, slab, tab, htab, det, cfg, sf, si, n, vox, over, stats, hits, nhit, s)
+        if crossing:
+            if face == 2:
+                stats[S_ESCAPED] += e
+                return n, nhit
+            b = slab + 1 if face == 1 else slab
+            slab = b if uz > 0.0 else b - 1
+            if slab < 0 or slab >= nslab:
+                stats[S_ESCAPED] += e
+                return n, nhit
+            continue
+        if not discrete:
+            continue
+        n_left = -math.log(rand_open(s))
+        i, f = ebin(tab.grid, e)
+        s_delta = lin(htab.delta[m, k], i, f)
+        s_inel = lin(htab.inel[m, k], i, f)
+        r = rand(s) * sig
+        if r < s_delta:
+            td = sample_delta_hadron(e, mass, mp[P_CUT_EM], not pion, s)
+            ptot = math.sqrt(e * (e + 2.0 * mass))
+            pd = math.sqrt(td * (td + TWO_MASS))
+            cost = min(td * (e + mass + MASS) / (pd * ptot), 1.0)
+            sint = math.sqrt(max((1.0 - cost) * (1.0 + cost), 0.0))
+            phi = TWO_PI * rand(s)
+            dx, dy, dz = rotate_uz(ux, uy, uz, sint * math.cos(phi), sint * math.sin(phi), cost)
+            n = push(sf, si, n, ELECTRON, td, x, y, z, dx, dy, dz, slab, stats)
+            ux, uy, uz = _normalise(ptot * ux - pd * dx, ptot * uy - pd * dy, ptot * uz - pd * dz)
+            e -= td
+        elif r < s_delta + s_inel:
+            return hadron_interaction(
+                ptype, e, x, y, z, ux, uy, uz, slab, tab, htab, det, cfg, sf, si, n, vox, over, stats, hits,
+                nhit, s, False,
+            )  # fmt: skip
+        # else: a fictitious interaction of the majorant
+
+
+# ================================================================================================
 # one shower, and a batch of showers
 # ================================================================================================
 @kernel
-def simulate_shower(ptype, e0, x, y, z, ux, uy, uz, tab, det, cfg, state, vox, over, stats, hits, sf, si):
+def simulate_shower(ptype, e0, x, y, z, ux, uy, uz, tab, htab, det, cfg, state, vox, over, stats, hits, sf, si):
     """Simulate one shower; adds to ``vox (n_voxels,)``, ``over (n_layers,)``, ``stats (STATS_SIZE,)``.
+
+    ``tab`` are the electromagnetic tables (:class:`~caloforge.detsim.tables.KernelTables`), ``htab`` the
+    hadronic ones (:class:`~caloforge.detsim.hadron.HadronTables`).
 
     ``sf (max_stack, 7)`` float64 and ``si (max_stack, 2)`` int64 are the particle stack (work space);
     ``hits (n, 4)`` receives (x, y, z, E) of scored deposits (``n = 0`` records none). Returns the number of
@@ -1426,7 +2161,7 @@ def simulate_shower(ptype, e0, x, y, z, ux, uy, uz, tab, det, cfg, state, vox, o
                 nhit,
                 state,
             )
-        else:
+        elif pt == ELECTRON or pt == POSITRON:  # noqa: SIM109 (numba)
             n, nhit = transport_charged(
                 pt,
                 e,
@@ -1450,13 +2185,18 @@ def simulate_shower(ptype, e0, x, y, z, ux, uy, uz, tab, det, cfg, state, vox, o
                 nhit,
                 state,
             )
+        else:
+            n, nhit = transport_hadron(
+                pt, e, sf[n, 1], sf[n, 2], sf[n, 3], sf[n, 4], sf[n, 5], sf[n, 6], sl, tab, htab, det, cfg, sf, si,
+                n, vox, over, stats, hits, nhit, state,
+            )  # fmt: skip
         if stats[S_MAX_STACK] < 0.0:
             return nhit
     return nhit
 
 
 @kernel
-def run_showers(ptype, energy, pos, direction, states, tab, det, cfg, vox, over, stats, hits, sf, si):
+def run_showers(ptype, energy, pos, direction, states, tab, htab, det, cfg, vox, over, stats, hits, sf, si):
     """Simulate a batch: shower ``k`` uses ``states[k]`` and fills row ``k`` of ``vox``, ``over``, ``stats``."""
     for k in range(energy.shape[0]):
         simulate_shower(
@@ -1469,6 +2209,7 @@ def run_showers(ptype, energy, pos, direction, states, tab, det, cfg, vox, over,
             direction[k, 1],
             direction[k, 2],
             tab,
+            htab,
             det,
             cfg,
             states[k],
