@@ -910,6 +910,35 @@ def distance_out(det, slab, x, y, z, ux, uy, uz):
     return max(d, 0.0), face
 
 
+# outcomes of fly_neutral
+REACHED = 0  # the particle is at its interaction point
+CROSSED = 1  # it crossed into the next slab before interacting
+LEFT = 2  # it left the stack
+
+
+@kernel
+def fly_neutral(det, slab, x, y, z, ux, uy, uz, dist):
+    """Move a neutral particle (no continuous loss) by ``dist`` along its direction, or up to the surface of
+    its slab if that comes first: ``(x, y, z, slab, outcome)`` with outcome :data:`REACHED`, :data:`CROSSED`
+    (now at the boundary, in the neighbouring slab) or :data:`LEFT` (out of the stack)."""
+    d_out, face = distance_out(det, slab, x, y, z, ux, uy, uz)
+    if dist >= d_out:
+        x += d_out * ux
+        y += d_out * uy
+        if face == 2:
+            return x, y, z, slab, LEFT
+        if face == 1:
+            z = det.slab_z[slab + 1]
+            slab += 1
+        else:
+            z = det.slab_z[slab]
+            slab -= 1
+        if slab < 0 or slab >= det.slab_mat.shape[0]:
+            return x, y, z, slab, LEFT
+        return x, y, z, slab, CROSSED
+    return x + dist * ux, y + dist * uy, z + dist * uz, slab, REACHED
+
+
 @kernel
 def safety(det, slab, x, y, z):
     """Isotropic distance to the nearest surface of the current slab."""
@@ -1038,7 +1067,6 @@ def _annihilate_at_rest(sf, si, n, x, y, z, slab, stats, s):
 # ================================================================================================
 @kernel
 def transport_photon(e, x, y, z, ux, uy, uz, slab, tab, det, cfg, sf, si, n, vox, over, stats, hits, nhit, s):
-    nslab = det.slab_mat.shape[0]
     pcut = cfg[C_PHOTON_CUT]
     while True:
         if e <= pcut:
@@ -1051,27 +1079,13 @@ def transport_photon(e, x, y, z, ux, uy, uz, slab, tab, det, cfg, sf, si, n, vox
         mu_e = mu_photo(tab, m, e)
         mu = mu_c + mu_p + mu_e
         dist = -math.log(rand_open(s)) / mu if mu > 0.0 else 1e300
-        d_out, face = distance_out(det, slab, x, y, z, ux, uy, uz)
         stats[S_STEPS_PHOTON] += 1.0
-        if dist >= d_out:
-            x += d_out * ux
-            y += d_out * uy
-            if face == 2:
-                stats[S_ESCAPED] += e
-                return n, nhit
-            if face == 1:
-                z = det.slab_z[slab + 1]
-                slab += 1
-            else:
-                z = det.slab_z[slab]
-                slab -= 1
-            if slab < 0 or slab >= nslab:
-                stats[S_ESCAPED] += e
-                return n, nhit
+        x, y, z, slab, outcome = fly_neutral(det, slab, x, y, z, ux, uy, uz, dist)
+        if outcome == LEFT:
+            stats[S_ESCAPED] += e
+            return n, nhit
+        if outcome == CROSSED:
             continue
-        x += dist * ux
-        y += dist * uy
-        z += dist * uz
         r = rand(s) * mu
         if r < mu_e:
             # photo-electric absorption: the binding energy of the shell is deposited (no fluorescence in opt0)
@@ -1834,7 +1848,6 @@ def slow_neutron(e, x, y, z, ux, uy, uz, slab, htab, det, cfg, sf, si, n, vox, o
     (n, n'γ) scattering). After ``neutron_max_collisions`` or below ``neutron_stop`` the rest of the energy
     counts as undetected (S_NEUTRON_UNDETECTED)."""
     par = htab.par
-    nslab = det.slab_mat.shape[0]
     e_stop = par[H_NEUTRON_STOP]
     n_max = int(par[H_NEUTRON_MAX_COLLISIONS])
     ncoll = 0
@@ -1849,26 +1862,12 @@ def slow_neutron(e, x, y, z, ux, uy, uz, slab, htab, det, cfg, sf, si, n, vox, o
         for jj in range(nel):
             mu += htab.nuc[m, jj, NUC_DENSITY] * _slow_neutron_xs(htab.nuc[m, jj], e, lam)
         dist = -math.log(rand_open(s)) / mu if mu > 0.0 else 1e300
-        d_out, face = distance_out(det, slab, x, y, z, ux, uy, uz)
-        if dist >= d_out:
-            x += d_out * ux
-            y += d_out * uy
-            if face == 2:
-                stats[S_ESCAPED] += e
-                return n, nhit
-            if face == 1:
-                z = det.slab_z[slab + 1]
-                slab += 1
-            else:
-                z = det.slab_z[slab]
-                slab -= 1
-            if slab < 0 or slab >= nslab:
-                stats[S_ESCAPED] += e
-                return n, nhit
+        x, y, z, slab, outcome = fly_neutral(det, slab, x, y, z, ux, uy, uz, dist)
+        if outcome == LEFT:
+            stats[S_ESCAPED] += e
+            return n, nhit
+        if outcome == CROSSED:
             continue
-        x += dist * ux
-        y += dist * uy
-        z += dist * uz
         r = rand(s) * mu
         j = nel - 1
         cum = 0.0
@@ -1915,32 +1914,17 @@ def transport_neutron(e, x, y, z, ux, uy, uz, slab, tab, htab, det, cfg, sf, si,
     section, path resampled at each slab face), below it :func:`slow_neutron`."""
     if e < htab.par[H_NEUTRON_CUT]:
         return slow_neutron(e, x, y, z, ux, uy, uz, slab, htab, det, cfg, sf, si, n, vox, over, stats, hits, nhit, s)
-    nslab = det.slab_mat.shape[0]
     while True:
         m = det.slab_mat[slab]
         i, f = ebin(tab.grid, e)
         mu = lin(htab.inel[m, NUCLEON_CLASS], i, f)
         dist = -math.log(rand_open(s)) / mu if mu > 0.0 else 1e300
-        d_out, face = distance_out(det, slab, x, y, z, ux, uy, uz)
-        if dist >= d_out:
-            x += d_out * ux
-            y += d_out * uy
-            if face == 2:
-                stats[S_ESCAPED] += e
-                return n, nhit
-            if face == 1:
-                z = det.slab_z[slab + 1]
-                slab += 1
-            else:
-                z = det.slab_z[slab]
-                slab -= 1
-            if slab < 0 or slab >= nslab:
-                stats[S_ESCAPED] += e
-                return n, nhit
+        x, y, z, slab, outcome = fly_neutral(det, slab, x, y, z, ux, uy, uz, dist)
+        if outcome == LEFT:
+            stats[S_ESCAPED] += e
+            return n, nhit
+        if outcome == CROSSED:
             continue
-        x += dist * ux
-        y += dist * uy
-        z += dist * uz
         return hadron_interaction(
             NEUTRON, e, x, y, z, ux, uy, uz, slab, tab, htab, det, cfg, sf, si, n, vox, over, stats, hits, nhit,
             s, False,
