@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--inputs", default="low,high", help="classifier inputs, comma-separated ('none': no classifier)"
     )
+    parser.add_argument(
+        "--train",
+        default=None,
+        help="training file: recalibrate the voxel cut of every step count on it (FlowMatch.calibrate), as the "
+        "training loop does for the model's own settings; without it every step count uses the model's cut",
+    )
     parser.add_argument("--no-timing", action="store_true", help="skip the timing (e.g. while other jobs run)")
     parser.add_argument("--threads", type=int, default=2, help="FastSim threads for the timing (default 2)")
     parser.add_argument("--batch", type=int, default=10_000, help="timing batch size (default 10,000)")
@@ -82,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         for s in args.steps.split(",")
     ]
     candidates += [(path, load_model(resolve_model_path(path))) for path in args.distilled]
+    if args.train:
+        training = read(args.train, stop=5_000)
+        for _, model in candidates[: len(candidates) - len(args.distilled)]:
+            model.calibrate(training, seed=args.seed + 1000)
 
     rows = []
     for name, model in candidates:
@@ -96,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             "evaluations": list(model.config.evaluations),
             "ms_per_shower": ms,
             "sep_mean": quick_metrics(reference, generated)["sep_mean"],
+            "voxel_cut_MeV": None if model.config.voxel_cut is None else list(model.config.voxel_cut),
             "n_reference": len(reference),
         }
         for kind, ref_x in ref_inputs.items():

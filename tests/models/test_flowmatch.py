@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,6 +140,38 @@ def test_layer_sums_are_stage_one_energies() -> None:
     sums = showers @ model.membership
     assert float((sums - layer).abs().max()) <= model.noise_level * model.geometry.n_voxels + 1e-3
     assert float((layer - sums).min()) >= -1e-3 * float(layer.max())
+
+
+def test_calibration_matches_the_number_of_filled_voxels() -> None:
+    data = tiny_showers(300, seed=3)
+    model = _model().eval()
+    energy = torch.from_numpy(data.energy.astype(np.float32))
+    with torch.no_grad():
+        uncut = model.sample(energy, generator=torch_generator(11))
+    model.calibrate(data, seed=11)
+    cuts = model.config.voxel_cut
+    assert cuts is not None
+    assert len(cuts) == data.geometry.n_layers
+    assert min(cuts) >= model.noise_level
+    # the calibration's noise is the sampling noise of the same seed: every layer gets exactly the data's count
+    with torch.no_grad():
+        showers = model.sample(energy, generator=torch_generator(11)).numpy()
+    bounds = np.cumsum((0, *data.geometry.layer_sizes))
+    counts = [int((showers[:, a:b] > 0).sum()) for a, b in itertools.pairwise(bounds)]
+    wanted = [int((data.showers[:, a:b] > 0).sum()) for a, b in itertools.pairwise(bounds)]
+    assert counts == wanted
+    assert (uncut.numpy() > 0).sum() > sum(wanted)  # an untrained flow fills far too many: the cut mattered
+    # a layer with a voxel above the cut still holds its stage-1 energy
+    cut_sums, uncut_sums = showers @ model.membership.numpy(), uncut.numpy() @ model.membership.numpy()
+    filled = cut_sums > 0
+    assert filled.mean() > 0.5
+    np.testing.assert_allclose(cut_sums[filled], uncut_sums[filled], rtol=1e-4)
+    # other sampling settings keep the cut
+    assert model.with_sampling(steps=2).config.voxel_cut == cuts
+    with pytest.raises(ConfigError, match="voxel_cut: must be finite cuts > 0 MeV"):
+        _model(voxel_cut=[0.1, -1.0, 0.1])
+    with pytest.raises(ConfigError, match="voxel_cut: needs one cut per layer"):
+        _model(voxel_cut=[0.1])
 
 
 def test_solvers_integrate_a_known_field() -> None:
@@ -284,4 +317,10 @@ def test_train_then_distil_with_the_training_loop(tmp_path: Path) -> None:
     student = load_model(tmp_path / "student" / "last")
     assert isinstance(student, FlowMatch)
     assert student.config.evaluations == (4, 4)
+    # the loop calibrates every model it saves (teacher and student, each for its own sampling)
+    teacher = load_model(tmp_path / "teacher" / "last")
+    assert isinstance(teacher, FlowMatch)
+    for model in (teacher, student):
+        assert model.config.voxel_cut is not None
+        assert len(model.config.voxel_cut) == model.n_layers
     assert student.sample(torch.full((2,), 5e4)).shape == (2, 40)

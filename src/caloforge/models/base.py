@@ -119,6 +119,15 @@ class GenerativeModel(nn.Module, ABC):
         standardisation) keeps them in buffers and fits them here; by default there is nothing to fit.
         """
 
+    def calibrate(self, data: ShowerSet, seed: int) -> None:
+        """Adjust sampling-time settings after training so that samples match ``data`` (training showers);
+        the training loop calls it before every validation, so saved models are calibrated. By default nothing.
+
+        Args:
+            data: training showers (never the sample the model is judged on).
+            seed: seed of any noise the calibration draws.
+        """
+
     # ---- the protocol ---------------------------------------------------------------------------------
     def forward(
         self,

@@ -68,7 +68,11 @@ __all__ = [
 Solver = Literal["euler", "midpoint", "heun"]
 
 #: model-config keys that change how the ODE is solved, not the networks (a reflow student may differ here)
-SAMPLING_KEYS = ("solver", "steps", "energy_steps")
+SAMPLING_KEYS = ("solver", "steps", "energy_steps", "voxel_cut")
+
+#: showers :meth:`FlowMatch.calibrate` generates (at most this many voxel values in all)
+CALIBRATION_SHOWERS = 2_000
+CALIBRATION_VALUES = 20_000_000
 
 #: fit_data uses at most this many showers, read in chunks of about this many voxel values
 FIT_MAX_SHOWERS = 50_000
@@ -104,6 +108,9 @@ class FlowMatchConfig:
         alpha: α of the logit transform of the u-parameters (CaloFlow: 1e-6).
         noise_level: dequantisation noise δ in MeV (``None``: the geometry's threshold, else 1 keV);
             generated voxels below δ are zero.
+        voxel_cut: per readout layer, generated voxels below this many MeV are empty (``None``: δ). Set by
+            :meth:`FlowMatch.calibrate` so that the showers have as many non-empty voxels as the training data:
+            the ODE smears the narrow band of empty voxels, and without a cut some of them become tiny deposits.
     """
 
     energy_hidden: tuple[int, ...] = (128, 128, 128)
@@ -123,6 +130,7 @@ class FlowMatchConfig:
     energy_scaling: Literal["log", "linear"] = "log"
     alpha: float = 1e-6
     noise_level: float | None = None
+    voxel_cut: tuple[float, ...] | None = None
 
     def checks(self) -> Iterator[tuple[str, str]]:
         for name in (
@@ -145,6 +153,11 @@ class FlowMatchConfig:
             (self.energy_steps is not None and self.energy_steps < 1, "energy_steps", "must be >= 1"),
             (not 0 < self.alpha < 0.5, "alpha", f"must be in (0, 0.5), got {self.alpha}"),
             (self.noise_level is not None and not self.noise_level > 0, "noise_level", "must be > 0 MeV"),
+            (
+                self.voxel_cut is not None and not all(c > 0 and math.isfinite(c) for c in self.voxel_cut),
+                "voxel_cut",
+                "must be finite cuts > 0 MeV, one per layer",
+            ),
         )
 
     @property
@@ -358,6 +371,11 @@ class FlowMatch(GenerativeModel):
         )
         # generated voxel features are clamped below log(1 + 10 E_max / δ): no overflow from a stray sample
         self._shape_max = math.log1p(10.0 * preprocessing.energy_max / self.noise_level)
+        if config.voxel_cut is not None and len(config.voxel_cut) != n_layers:
+            raise ConfigError(
+                f"model.voxel_cut: needs one cut per layer of geometry {geometry.name!r} ({n_layers}), "
+                f"got {len(config.voxel_cut)}"
+            )
         self.energy_net = _EnergyNet(n_layers, preprocessing.n_conditions, config)
         self.shape_net = _ShapeNet(geometry, preprocessing.n_conditions, config)
         membership = np.zeros((n_voxels, n_layers), dtype=np.float32)
@@ -525,19 +543,82 @@ class FlowMatch(GenerativeModel):
         ratio = torch.maximum(layer, torch.full_like(layer, 0.5 * self.noise_level)) / scale
         return (torch.log(ratio) - self.layer_shift) / self.layer_scale
 
+    def _deposits(self, s: torch.Tensor) -> torch.Tensor:
+        """Stage-2 output ``(N, V)`` → the dequantised voxel energies ``v + noise`` in MeV, before any cut."""
+        raw = (s * self.shape_scale + self.shape_shift).clamp(0.0, self._shape_max)
+        return torch.expm1(raw) * self.noise_level
+
+    def _voxel_cut(self, like: torch.Tensor) -> torch.Tensor:
+        """The cut of every voxel ``(V,)`` MeV: ``voxel_cut`` of its layer, or δ."""
+        cut = self.config.voxel_cut
+        if cut is None:
+            return torch.full((self.geometry.n_voxels,), self.noise_level, dtype=like.dtype, device=like.device)
+        per_layer = torch.tensor([max(c, self.noise_level) for c in cut], dtype=like.dtype, device=like.device)
+        return per_layer.index_select(0, self.voxel_layer)
+
     def _fractions(self, s: torch.Tensor, layer: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         """Stage-2 output ``(N, V)`` and layer energies ``(N, L)`` MeV → voxel energy fractions ``v / E_inc (N, V)``.
 
-        Voxels below δ are empty; the others lose half the noise's mean and are scaled so that every layer
-        holds its stage-1 energy.
+        Voxels below the cut (``voxel_cut``, at least δ) are empty; the others lose half the noise's mean and are
+        scaled so that every layer holds its stage-1 energy.
         """
-        delta = self.noise_level
-        raw = (s * self.shape_scale + self.shape_shift).clamp(0.0, self._shape_max)
-        q = torch.expm1(raw) * delta
-        kept = (q - 0.5 * delta) * (q >= delta).to(q.dtype)
+        q = self._deposits(s)
+        kept = (q - 0.5 * self.noise_level) * (q >= self._voxel_cut(q)).to(q.dtype)
         total = (kept @ self.membership).clamp_min(1e-30)
         voxels = kept * (layer / total).index_select(1, self.voxel_layer)
         return voxels / energy.unsqueeze(1)
+
+    def calibrate(self, data: ShowerSet, seed: int) -> None:
+        """Set ``voxel_cut`` so that generated showers have, per layer, as many non-empty voxels as ``data``.
+
+        Generates showers for the first showers of ``data`` (at most :data:`CALIBRATION_SHOWERS`) with the
+        model's own sampling settings and noise from ``seed``, and puts each layer's cut at the value above which
+        the generated voxels are as many as the non-empty voxels (above the geometry's threshold) of those
+        showers; never below δ. Use the training sample, not the one the model is judged on.
+        """
+        from caloforge.models.seeding import torch_generator
+
+        n = min(len(data), CALIBRATION_SHOWERS, max(1, CALIBRATION_VALUES // self.geometry.n_voxels))
+        if n == 0:
+            raise ModelError("flowmatch: calibrate needs at least one shower")
+        showers = np.asarray(data.showers[:n], dtype=np.float32)
+        sizes = list(self.geometry.layer_sizes)
+        bounds = np.cumsum([0, *sizes])
+        threshold = float(self.geometry.threshold)
+        device, dtype = next(self.parameters()).device, self._dtype()
+        energy = torch.from_numpy(np.asarray(data.energy[:n], dtype=np.float32)).to(device=device, dtype=dtype)
+        particle = None if data.particle is None else torch.from_numpy(np.asarray(data.particle[:n], dtype=np.int64))
+        theta = None
+        if self.preprocessing.theta_range is not None and data.theta is not None:
+            theta = torch.from_numpy(np.asarray(data.theta[:n], dtype=np.float32)).to(device=device, dtype=dtype)
+        generator = torch_generator(seed)
+        z = torch.randn(n, self.latent_dim, generator=generator, device=generator.device).to(device=device, dtype=dtype)
+        with torch.no_grad():
+            cond = self.preprocessing.condition(energy, None if particle is None else particle.to(device), theta)
+            q = (
+                torch.cat(
+                    [
+                        self._deposits(self.sample_features(zc, ec, cc)[2])
+                        for zc, ec, cc in zip(z.split(1024), energy.split(1024), cond.split(1024), strict=True)
+                    ]
+                )
+                .cpu()
+                .numpy()
+            )
+        cuts = []
+        for i in range(self.n_layers):
+            lo, hi = bounds[i], bounds[i + 1]
+            wanted = int((showers[:, lo:hi] > threshold).sum())
+            values = q[:, lo:hi].ravel()
+            if wanted <= 0:
+                cut = float(values.max()) * 2.0 + self.noise_level
+            elif wanted >= values.size:
+                cut = self.noise_level
+            else:
+                # the wanted-th largest value is kept: the cut sits just at it
+                cut = float(np.partition(values, values.size - wanted)[values.size - wanted])
+            cuts.append(max(cut, self.noise_level))
+        self.config = replace(self.config, voxel_cut=tuple(cuts))
 
     def sample_features(
         self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor

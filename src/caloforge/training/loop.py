@@ -52,6 +52,7 @@ _NOISE_KEY = 3
 _INIT_KEY = 4
 _CRITIC_KEY = 5
 _VALIDATION_KEY = 6
+_CALIBRATION_KEY = 7
 
 
 class TrainingDiverged(CaloforgeError, RuntimeError):
@@ -319,6 +320,8 @@ def _train(
             if epoch_done or step == total_steps:
                 if dist.is_main:
                     _load_weights(eval_model, model, ema, cfg)
+                    # a calibration on training showers (flowmatch: the voxel cut) before the model is judged
+                    eval_model.calibrate(train_set, derive_seed(cfg.seed, _CALIBRATION_KEY))
                     metrics = evaluate(eval_model, held_out, derive_seed(cfg.seed, _VALIDATION_KEY))
                     value = metrics[cfg.select_metric]
                     # only epoch ends compete, so that an interrupted and resumed run picks the same best model

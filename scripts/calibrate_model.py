@@ -1,0 +1,50 @@
+"""Calibrate a saved model on its training sample, as the training loop does before each validation.
+
+For a run trained before the loop calibrated models (flowmatch's ``voxel_cut``, docs/flowmatching.md): loads
+the run's ``config.json``, takes the same training split (same data options and seed) and the same calibration
+seed as :func:`caloforge.training.train`, and writes the calibrated model to ``--out``.
+
+    python scripts/calibrate_model.py runs/calogan-eplus-fm --model best --out runs/calogan-eplus-fm/calibrated
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from caloforge.exceptions import CaloforgeError
+from caloforge.models.seeding import derive_seed
+from caloforge.models.serialize import load_model, read_card, save_model
+from caloforge.training import load_train_config
+from caloforge.training.data import load_training_data
+from caloforge.training.loop import _CALIBRATION_KEY
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="run folder (has config.json and the model folder)")
+    parser.add_argument("--model", default="best", help="model folder inside the run (default: best)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the calibrated model")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_train_config(args.run / "config.json")
+        model = load_model(args.run / args.model)
+        train_set, _ = load_training_data(cfg.data, cfg.seed)
+        model.eval()
+        model.calibrate(train_set, derive_seed(cfg.seed, _CALIBRATION_KEY))
+        card = read_card(args.run / args.model)
+        card.setdefault("training", {})["calibration"] = (
+            f"scripts/calibrate_model.py {args.run} --model {args.model}: the training loop's calibration "
+            "on its training split"
+        )
+        save_model(model, args.out, card=card)
+    except CaloforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"calibrated {args.run / args.model} -> {args.out}: {getattr(model.config, 'voxel_cut', None)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
