@@ -5,6 +5,8 @@ the run's ``config.json``, takes the same training split (same data options and 
 seed as :func:`caloforge.training.train`, and writes the calibrated model to ``--out``.
 
     python scripts/calibrate_model.py runs/calogan-eplus-fm --model best --out runs/calogan-eplus-fm/calibrated
+
+``--steps``/``--solver`` first change a flowmatch model's sampling (the cut depends on it), then calibrate.
 """
 
 from __future__ import annotations
@@ -26,17 +28,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", type=Path, help="run folder (has config.json and the model folder)")
     parser.add_argument("--model", default="best", help="model folder inside the run (default: best)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the calibrated model")
+    parser.add_argument("--steps", type=int, default=None, help="flowmatch: sample with this many solver steps")
+    parser.add_argument("--solver", default=None, help="flowmatch: euler, midpoint or heun")
     args = parser.parse_args(argv)
     try:
         cfg = load_train_config(args.run / "config.json")
         model = load_model(args.run / args.model)
+        if args.steps is not None or args.solver is not None:
+            if not hasattr(model, "with_sampling"):
+                raise CaloforgeError(f"--steps/--solver: a {model.family} model has no solver settings")
+            model = model.with_sampling(steps=args.steps, energy_steps=args.steps, solver=args.solver)
         train_set, _ = load_training_data(cfg.data, cfg.seed)
         model.eval()
         model.calibrate(train_set, derive_seed(cfg.seed, _CALIBRATION_KEY))
         card = read_card(args.run / args.model)
         card.setdefault("training", {})["calibration"] = (
-            f"scripts/calibrate_model.py {args.run} --model {args.model}: the training loop's calibration "
-            "on its training split"
+            f"scripts/calibrate_model.py {args.run} --model {args.model}"
+            + (f" --steps {args.steps}" if args.steps is not None else "")
+            + (f" --solver {args.solver}" if args.solver is not None else "")
+            + ": the training loop's calibration on its training split"
         )
         save_model(model, args.out, card=card)
     except CaloforgeError as exc:
