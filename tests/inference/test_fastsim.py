@@ -174,3 +174,19 @@ def test_shipped_pretrained_models_load_and_sample() -> None:
         assert m.card.get("training"), f"{m.name} has no training section in its card"
         if m.geometry == "calogan":
             assert sim.geometry == get_preset("calogan")
+
+
+def test_solver_steps_at_load(tmp_path: Path) -> None:
+    data = tiny_showers(32)
+    for family in ("flowmatch", "wgan"):
+        model = build_model(family, tiny_geometry(), data=data, config=TINY[family][0], seed=0)
+        save_model(model, tmp_path / family)
+    energy = np.full(4, 2e4)
+    saved = FastSim.load(tmp_path / "flowmatch")
+    fast = FastSim.load(tmp_path / "flowmatch", steps=3, solver="heun")  # the tiny model saves 1 Euler step
+    assert fast.model.config.evaluations == (6, 6)  # type: ignore[union-attr]
+    assert not np.array_equal(saved.sample(energy, seed=3).showers, fast.sample(energy, seed=3).showers)
+    with pytest.raises(ModelError, match="steps: must be >= 1"):
+        FastSim.load(tmp_path / "flowmatch", steps=0)
+    with pytest.raises(ModelError, match="not sampled by an ODE solver"):
+        FastSim.load(tmp_path / "wgan", steps=2)

@@ -39,6 +39,10 @@ def generate(
     allow_extrapolation: bool = typer.Option(
         False, "--allow-extrapolation", help="Accept energies outside the training range without a warning."
     ),
+    steps: int | None = typer.Option(
+        None, "--steps", help="Flow-matching models: ODE solver steps per stage (fewer: faster; default: the model's)."
+    ),
+    solver: str | None = typer.Option(None, "--solver", help="Flow-matching models: euler, midpoint or heun."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Generate showers with a trained model (or an exported .onnx file), streamed in batches."""
@@ -54,7 +58,9 @@ def generate(
     if strict and allow_extrapolation:
         raise ModelError("--strict and --allow-extrapolation contradict each other; choose one")
     spec = EnergySpectrum.parse(energy, spectrum=spectrum)
-    sim = FastSim.load(model, device=device, threads=threads, backend=backend, precision=precision)
+    sim = FastSim.load(
+        model, device=device, threads=threads, backend=backend, precision=precision, steps=steps, solver=solver
+    )
     theta_rad = None if theta is None else math.radians(theta)
     outside = sim.extrapolation_message([spec.low, spec.high], theta_rad)
     if outside is not None and strict:

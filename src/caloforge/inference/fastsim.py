@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
-from caloforge.exceptions import ModelError
+from caloforge.exceptions import ConfigError, ModelError
 from caloforge.inference.spec import ModelSpec, canonical_precision
 from caloforge.models.seeding import derive_seed, torch_generator
 
@@ -263,6 +263,8 @@ class FastSim:
         threads: int | None = None,
         geometry: Geometry | str | None = None,
         particle: str | int | None = None,
+        steps: int | None = None,
+        solver: str | None = None,
     ) -> FastSim:
         """Load a pretrained model by name, a model folder, a training run folder (its best model), or an
         ONNX file written by ``caloforge export``.
@@ -276,6 +278,10 @@ class FastSim:
             threads: CPU threads; the showers do not depend on it.
             geometry: if given, the model must generate this geometry (preset name, file or Geometry).
             particle: if given, the model must know this particle.
+            steps, solver: for an ODE-sampled model (flowmatch), sample with this many solver steps per stage
+                and this solver (``euler``, ``midpoint``, ``heun``) instead of the saved settings: fewer steps
+                are faster (docs/flowmatching.md has fidelity against steps). The model's voxel cut stays the
+                one calibrated for its saved settings.
 
         Raises:
             ModelError: unknown model, unreadable folder or file, unknown backend or precision, or a model that
@@ -299,8 +305,21 @@ class FastSim:
             chosen = backend or "torch"
             if chosen not in BACKENDS:
                 raise ModelError(f"unknown backend {chosen!r}; available: {', '.join(BACKENDS)}")
+            model = load_model(path)
+            if steps is not None or solver is not None:
+                from caloforge.models.flowmatch import FlowMatch
+
+                if not isinstance(model, FlowMatch):
+                    raise ModelError(
+                        f"model {str(name_or_path)!r} ({model.family}) is not sampled by an ODE solver; "
+                        "steps and solver apply to flowmatch models"
+                    )
+                try:
+                    model = model.with_sampling(steps=steps, energy_steps=steps, solver=solver)  # type: ignore[arg-type]
+                except ConfigError as exc:
+                    raise ModelError(f"steps/solver: {exc}") from None
             sim = cls(
-                load_model(path),
+                model,
                 name=str(name_or_path),
                 path=path,
                 device=device,
