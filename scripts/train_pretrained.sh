@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Train, distil, generate, evaluate and package a pretrained flow-matching model for the calogan geometry
-# (docs/flowmatching.md, "Pretrained defaults"). One particle per call; every step resumes or is skipped when
-# its output exists, so an interrupted run is continued by running the same command again.
+# Train, evaluate and package the pretrained flow-matching models of one particle in the calogan geometry, the way
+# the shipped calogan-eplus / calogan-eplus-distilled / calogan-piplus were made (docs/flowmatching.md, docs/models.md).
+# Every step resumes or is skipped when its output exists: run the same command again after an interruption.
 #
-#   scripts/train_pretrained.sh eplus  out/calogan_eplus_train.h5  out/calogan_eplus_heldout.h5
-#   scripts/train_pretrained.sh gamma  out/calogan_gamma_train.h5  out/calogan_gamma_heldout.h5
-#   scripts/train_pretrained.sh piplus out/calogan_piplus_train.h5 out/calogan_piplus_heldout.h5
+#   scripts/train_pretrained.sh eplus  out/eplus_train.h5  out/eplus_heldout.h5
+#   scripts/train_pretrained.sh gamma  out/gamma_train.h5  out/gamma_heldout.h5
+#   scripts/train_pretrained.sh piplus out/piplus_train.h5 out/piplus_heldout.h5
 #
-# The training file needs >= 50,000 showers (1-100 GeV, uniform), the held-out file is a separate simulation
-# (not a part of the training file) of the same spectrum. Produces runs/flowmatch-calogan-<particle>-teacher/,
-# runs/flowmatch-calogan-<particle>/ (the distilled model: gen.h5, steps.md, report/) and packages the distilled
-# model as the pretrained model flowmatch-calogan-<particle>.
+# The training file needs >= 50,000 showers (1-100 GeV, uniform); the held-out file holds other showers of the
+# same spectrum (e.g. the last 5,000 of the same simulation run, left out of the training file).
+#   1. teacher: configs/flowmatch-calogan.yaml for EPOCHS epochs (calibrated by the training loop)  -> RUNS/calogan-<p>
+#   2. its evaluation against the held-out sample, packaged as the pretrained model calogan-<p>
+#   3. with DISTIL=1: reflow student (configs/flowmatch-calogan-reflow.yaml), the fidelity-vs-steps table, its
+#      evaluation, packaged as calogan-<p>-distilled                                            -> RUNS/calogan-<p>-distilled
+# Packaging writes into DEST (default: the package's pretrained folder, src/caloforge/models/pretrained/ in a
+# source checkout), replacing a model of the same name.
 #
-# Environment: RUNS (default runs), THREADS (CPU threads for training, default 2; use 1 on a busy machine),
-# CALOFORGE (default: caloforge), PYTHON (default: python), CLASSIFIER (evaluation preset, default "default").
+# Environment: RUNS (default runs), EPOCHS (teacher epochs, default 30), DISTIL (default 0), STUDENT_EPOCHS
+# (default 12), DEST, THREADS (CPU threads
+# for training, default 1: faster than 2 on a busy machine), CALOFORGE (default caloforge), PYTHON (default
+# python), CLASSIFIER (evaluation preset, default "default").
 set -euo pipefail
 
 if [ $# -ne 3 ]; then
@@ -34,69 +40,91 @@ for f in "$train" "$heldout"; do
 done
 
 RUNS=${RUNS:-runs}
-THREADS=${THREADS:-2}
+EPOCHS=${EPOCHS:-30}
+DISTIL=${DISTIL:-0}
+STUDENT_EPOCHS=${STUDENT_EPOCHS:-12}
+DEST=${DEST:-}
+THREADS=${THREADS:-1}
 CALOFORGE=${CALOFORGE:-caloforge}
 PYTHON=${PYTHON:-python}
 CLASSIFIER=${CLASSIFIER:-default}
 here=$(cd "$(dirname "$0")/.." && pwd)
-name=flowmatch-calogan-$key
-teacher=$RUNS/$name-teacher
-student=$RUNS/$name
+name=calogan-$key
+teacher=$RUNS/$name
+student=$RUNS/$name-distilled
 mkdir -p "$RUNS"
 
-train_run() {  # train_run CONFIG OUT: start the run, or continue it if it has a checkpoint
+train_run() {  # train_run CONFIG OUT [EXTRA ARGS]: start the run, or continue it if it has a checkpoint
     local config=$1 out=$2
+    shift 2
     if [ -f "$out/last/model.safetensors" ]; then
         echo "== $out: finished, kept"
     elif [ -f "$out/checkpoint.pt" ]; then
-        "$CALOFORGE" train --data "$train" --config "$config" --out "$out" --threads "$THREADS" --resume
+        "$CALOFORGE" train --data "$train" --config "$config" --out "$out" --threads "$THREADS" --resume "$@"
     else
-        "$CALOFORGE" train --data "$train" --config "$config" --out "$out" --threads "$THREADS"
+        "$CALOFORGE" train --data "$train" --config "$config" --out "$out" --threads "$THREADS" "$@"
     fi
 }
 
-echo "== 1. teacher: conditional flow matching ($teacher)"
-train_run "$here/configs/flowmatch-calogan.yaml" "$teacher"
+time_ms() {  # time_ms MODEL: ms per shower, FastSim on one thread, batch 10,000 at 50 GeV, best of 3
+    "$PYTHON" - "$1" <<'EOF'
+import sys, time
+import numpy as np
+from caloforge.inference import FastSim
+sim = FastSim.load(sys.argv[1], threads=1)
+e = np.full(10_000, 50_000.0)
+sim.sample(e[:1_000], seed=0)
+best = float("inf")
+for r in range(3):
+    t0 = time.perf_counter()
+    sim.sample(e, seed=1 + r)
+    best = min(best, time.perf_counter() - t0)
+print(f"{1e3 * best / len(e):.4f}")
+EOF
+}
 
-echo "== 2. student: reflow distillation to 2 midpoint steps ($student)"
-mkdir -p "$student"
-sed "s|^  teacher: .*|  teacher: $teacher|" "$here/configs/flowmatch-calogan-reflow.yaml" > "$RUNS/$name-reflow.yaml"
-train_run "$RUNS/$name-reflow.yaml" "$student"
-
-n_heldout=$("$PYTHON" -c "import sys; from caloforge.io import count; print(count(sys.argv[1]))" "$heldout")
-
-echo "== 3. fidelity and time per shower vs steps (teacher 1-32 steps, distilled model)"
-if [ ! -f "$student/steps.json" ]; then
-    "$PYTHON" "$here/scripts/flowmatch_steps.py" --model "$teacher" --reference "$heldout" \
-        --steps 1,2,4,8,16,32 --distilled "$student" --classifier-preset "$CLASSIFIER" --threads 2 \
-        --json "$student/steps.json" > "$student/steps.md"
-fi
-ms=$("$PYTHON" -c "import json, sys; print(json.load(open(sys.argv[1]))[-1]['ms_per_shower'])" "$student/steps.json")
-
-echo "== 4. generate $n_heldout showers with the distilled model"
-if [ ! -f "$student/gen.h5" ]; then
-    "$CALOFORGE" generate --model "$student" --n "$n_heldout" --energy 1:100 --particle "$particle" --seed 2 \
-        --threads 2 -o "$student/gen.h5"
-fi
-
-echo "== 5. evaluate against the held-out sample"
-if [ ! -f "$student/report/metrics.json" ]; then
-    "$CALOFORGE" evaluate --reference "$heldout" --generated "$student/gen.h5" --label "$name" --train "$train" \
-        --classifier-preset "$CLASSIFIER" --timing "$ms" -o "$student/report"
-fi
-
-echo "== 6. package as $name"
-"$PYTHON" - "$student/card-extra.json" "$name" "$particle" "$teacher" "$ms" "$train" <<'EOF'
+evaluate_and_package() {  # evaluate_and_package RUN PRETRAINED-NAME SUMMARY
+    local run=$1 pretrained=$2 summary=$3 n ms
+    n=$("$PYTHON" -c "import sys; from caloforge.io import count; print(count(sys.argv[1]))" "$heldout")
+    ms=$(time_ms "$run")
+    echo "== $pretrained: $ms ms/shower (1 thread, batch 10,000, 50 GeV); generating $n showers"
+    [ -f "$run/gen.h5" ] || "$CALOFORGE" generate --model "$run" --n "$n" --energy 1:100 --particle "$particle" \
+        --seed 2 --threads 1 -q -o "$run/gen.h5"
+    [ -f "$run/report/metrics.json" ] || "$CALOFORGE" evaluate --reference "$heldout" --generated "$run/gen.h5" \
+        --label "$pretrained" --train "$train" --classifier-preset "$CLASSIFIER" --timing "$ms" --seed 1 \
+        -o "$run/report" --classifier-threads 1 -q
+    "$PYTHON" - "$run/card-extra.json" "$summary" "$train" "$heldout" "$ms" <<'EOF'
 import json, sys
-out, name, particle, teacher, ms, train = sys.argv[1:]
-steps = json.load(open(out.rsplit("/", 1)[0] + "/steps.json"))
+out, summary, train, heldout, ms = sys.argv[1:]
+from caloforge.io import count
 json.dump({
-    "summary": f"two-stage conditional flow matching, reflow-distilled to 2 midpoint steps; {particle} 1-100 GeV, calogan geometry",
-    "distillation": {"method": "reflow (arXiv:2209.03003)", "teacher": teacher, "teacher_sampling": "8 midpoint steps"},
-    "speed": {"ms_per_shower": float(ms), "batch": 10000, "threads": 2, "note": "FastSim torch backend, wall clock"},
-    "fidelity_vs_steps": steps,
-    "training_sample": train,
+    "summary": summary,
+    "training_sample": {"description": train, "n_showers": count(train)},
+    "heldout_sample": {"description": heldout, "n_showers": count(heldout)},
+    "speed": {"ms_per_shower": float(ms), "batch": 10000, "threads": 1, "energy_GeV": 50,
+              "note": "FastSim torch backend, wall clock, best of 3"},
 }, open(out, "w"), indent=2)
 EOF
-"$CALOFORGE" models package "$student" --name "$name" --metrics "$student/report/metrics.json" \
-    --card "$student/card-extra.json" --overwrite
+    "$CALOFORGE" models package "$run" --name "$pretrained" --metrics "$run/report/metrics.json" \
+        --card "$run/card-extra.json" --overwrite ${DEST:+--dest "$DEST"}
+}
+
+echo "== 1. teacher: conditional flow matching, $EPOCHS epochs ($teacher)"
+train_run "$here/configs/flowmatch-calogan.yaml" "$teacher" --epochs "$EPOCHS"
+echo "== 2. evaluate and package $name"
+evaluate_and_package "$teacher" "$name" \
+    "two-stage conditional flow matching (8 midpoint steps per stage), $particle 1-100 GeV, calogan geometry"
+
+if [ "$DISTIL" = "1" ]; then
+    echo "== 3. student: reflow distillation to 2 midpoint steps ($student)"
+    sed "s|^  teacher: .*|  teacher: $teacher/best|" "$here/configs/flowmatch-calogan-reflow.yaml" > "$RUNS/$name-reflow.yaml"
+    train_run "$RUNS/$name-reflow.yaml" "$student" --epochs "$STUDENT_EPOCHS"
+    if [ ! -f "$student/steps.json" ]; then
+        "$PYTHON" "$here/scripts/flowmatch_steps.py" --model "$teacher" --reference "$heldout" --train "$train" \
+            --steps 1,2,4,8,16,32 --distilled "$student" --classifier-preset "$CLASSIFIER" --threads 2 \
+            --json "$student/steps.json" > "$student/steps.md"
+    fi
+    evaluate_and_package "$student" "$name-distilled" \
+        "two-stage conditional flow matching, reflow-distilled to 2 midpoint steps (4 evaluations per stage), $particle 1-100 GeV, calogan geometry"
+fi
+echo "== done: $name$([ "$DISTIL" = "1" ] && echo " and $name-distilled")"
