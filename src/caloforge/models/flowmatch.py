@@ -582,8 +582,7 @@ class FlowMatch(GenerativeModel):
         if n == 0:
             raise ModelError("flowmatch: calibrate needs at least one shower")
         showers = np.asarray(data.showers[:n], dtype=np.float32)
-        sizes = list(self.geometry.layer_sizes)
-        bounds = np.cumsum([0, *sizes])
+        bounds = np.cumsum([0, *self.geometry.layer_sizes])
         threshold = float(self.geometry.threshold)
         device, dtype = next(self.parameters()).device, self._dtype()
         energy = torch.from_numpy(np.asarray(data.energy[:n], dtype=np.float32)).to(device=device, dtype=dtype)
@@ -593,18 +592,14 @@ class FlowMatch(GenerativeModel):
             theta = torch.from_numpy(np.asarray(data.theta[:n], dtype=np.float32)).to(device=device, dtype=dtype)
         generator = torch_generator(seed)
         z = torch.randn(n, self.latent_dim, generator=generator, device=generator.device).to(device=device, dtype=dtype)
+        chunk = self.inference_chunk  # the chunks of forward(): the same noise gives the same deposits
         with torch.no_grad():
             cond = self.preprocessing.condition(energy, None if particle is None else particle.to(device), theta)
-            q = (
-                torch.cat(
-                    [
-                        self._deposits(self.sample_features(zc, ec, cc)[2])
-                        for zc, ec, cc in zip(z.split(1024), energy.split(1024), cond.split(1024), strict=True)
-                    ]
-                )
-                .cpu()
-                .numpy()
-            )
+            parts = [
+                self._deposits(self.sample_features(zc, ec, cc)[2])
+                for zc, ec, cc in zip(z.split(chunk), energy.split(chunk), cond.split(chunk), strict=True)
+            ]
+        q = torch.cat(parts).cpu().numpy()
         cuts = []
         for i in range(self.n_layers):
             lo, hi = bounds[i], bounds[i + 1]
