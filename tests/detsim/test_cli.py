@@ -26,6 +26,15 @@ def test_simulate_writes_a_file_info_can_read(tmp_path: Path) -> None:
     res = runner.invoke(app, ["info", str(out)])
     assert res.exit_code == 0
     assert "calogan" in res.output
+    # --resume on a finished run leaves the file alone; with other settings it refuses and keeps the file
+    args = ["simulate", "-g", "calogan", "-p", "positron", "-e", "1:2", "-n", "3", "-o", str(out), "-j", "1", "-q"]
+    res = runner.invoke(app, [*args, "--resume"])
+    assert res.exit_code == 0, res.output
+    assert "nothing to do" in res.output
+    res = runner.invoke(app, [*args, "--resume", "-s", "5"])
+    assert res.exit_code == 1
+    assert "already complete but was made with other settings" in res.output
+    assert len(read(out)) == 3
 
 
 def test_progress_bar_and_angles(tmp_path: Path) -> None:

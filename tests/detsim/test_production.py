@@ -64,6 +64,16 @@ def test_resume_after_interruption_gives_the_same_file(tmp_path: Path) -> None:
     a, b = read(full), read(out)
     np.testing.assert_array_equal(a.showers, b.showers)
     np.testing.assert_array_equal(a.energy, b.energy)
+    # resuming a finished run does nothing; resuming it with other settings is refused, and the file is kept
+    before = out.stat().st_mtime_ns
+    seen: list[tuple[int, int]] = []
+    produce(out, g, GUN, 6, seed=9, workers=1, chunk_size=2, resume=True, progress=lambda d, t: seen.append((d, t)))
+    assert out.stat().st_mtime_ns == before
+    assert seen == [(6, 6)]
+    assert not partial.exists()
+    with pytest.raises(SimulationError, match="already complete but was made with other settings"):
+        produce(out, g, GUN, 6, seed=10, workers=1, chunk_size=2, resume=True)
+    np.testing.assert_array_equal(read(out).showers, a.showers)
 
 
 def test_output_does_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:

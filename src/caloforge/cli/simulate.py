@@ -26,7 +26,11 @@ def simulate(
     seed: int = typer.Option(0, "--seed", "-s", help="Run seed; shower i depends only on (seed, i)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output HDF5 file (native/CaloChallenge layout)."),
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes (default: all cores)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from <output>.partial."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted run from <output>.partial (a finished output of the same run is left as is).",
+    ),
     x: float = typer.Option(0.0, "--x", help="Impact point on the front face, x (mm)."),
     y: float = typer.Option(0.0, "--y", help="Impact point on the front face, y (mm)."),
     theta: float = typer.Option(0.0, "--theta", help="Incidence angle to the stack axis (degrees)."),
@@ -71,12 +75,16 @@ def simulate(
         "hits": hits,
         "chunk_size": chunk_size,
     }
+    finished = resume and output.exists() and not output.with_name(output.name + ".partial").exists()
     try:
         path = run(g, particle, spec, n, **kwargs) if quiet else _with_progress(run, g, particle, spec, n, kwargs)  # type: ignore[arg-type]
     except KeyboardInterrupt:
         typer.echo(f"interrupted: rerun the same command with --resume to continue {output}.partial", err=True)
         raise typer.Exit(130) from None
-    typer.echo(f"wrote {n} {particle} showers to {path}")
+    if finished:
+        typer.echo(f"nothing to do: {path} already holds the {n} {particle} showers of this run")
+    else:
+        typer.echo(f"wrote {n} {particle} showers to {path}")
 
 
 def _with_progress(run: object, g: object, particle: str, spec: object, n: int, kwargs: dict[str, object]) -> object:

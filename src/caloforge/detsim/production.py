@@ -8,6 +8,7 @@ complete; an interrupted run continues with ``resume=True`` (the partial file's 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -23,8 +24,8 @@ from caloforge.detsim.config import PhysicsConfig, Setup, prepare
 from caloforge.detsim.gun import ParticleGun, is_hadron, transport_type
 from caloforge.exceptions import SimulationError
 from caloforge.geometry import Geometry, geometry_from_json
-from caloforge.io.files import check_writable, partial_path
-from caloforge.io.native import NativeWriter
+from caloforge.io.files import check_writable, open_h5, partial_path
+from caloforge.io.native import NativeWriter, read_metadata
 from caloforge.io.showerset import ShowerSet
 
 __all__ = [
@@ -269,6 +270,10 @@ def produce(
     workers, chunk = _check_run(geometry, physics, workers, chunk_size, gun)
     metadata = run_metadata(geometry, gun, int(n), seed, physics)
     out = Path(output)
+    if resume and _already_complete(out, geometry, metadata, hits_path):
+        if progress:
+            progress(int(n), int(n))
+        return out
     writer = NativeWriter(
         out,
         geometry,
@@ -299,6 +304,33 @@ def produce(
             hits_writer.close(commit=ok)
         writer.close(commit=ok)
     return out
+
+
+def _already_complete(out: Path, geometry: Geometry, metadata: dict[str, Any], hits_path: str | Path | None) -> bool:
+    """Whether ``resume`` finds ``out`` finished by this very run (then there is nothing to do).
+
+    A finished file of another run is an error rather than something to overwrite silently.
+    """
+    if partial_path(out).exists() or not out.exists():
+        return False
+    wanted = json.dumps(metadata, sort_keys=True)
+    try:
+        with open_h5(out) as f:
+            stored_geometry = f.attrs.get("geometry")
+        stored = json.dumps(read_metadata(out), sort_keys=True)
+    except (OSError, ValueError) as exc:
+        raise SimulationError(f"--resume: cannot read the existing output {str(out)!r} ({exc}); remove it") from exc
+    if stored != wanted or stored_geometry != geometry.to_json():
+        raise SimulationError(
+            f"--resume: {str(out)!r} is already complete but was made with other settings; remove it, or give "
+            "another output file"
+        )
+    if hits_path is not None and not Path(hits_path).exists():
+        raise SimulationError(
+            f"--resume: {str(out)!r} is already complete but its hit list {str(hits_path)!r} is missing; remove "
+            f"{str(out)!r} to simulate both again"
+        )
+    return True
 
 
 def _check_run(

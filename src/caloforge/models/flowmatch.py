@@ -48,6 +48,7 @@ from torch import nn
 from caloforge.exceptions import ConfigError, ModelError
 from caloforge.geometry import Geometry
 from caloforge.models.base import Batch, FamilyTrainer, GenerativeModel
+from caloforge.models.calibration import calibration_inputs, matching_cuts
 from caloforge.models.config import from_dict, iter_checks, to_dict
 from caloforge.models.layers import FourierFeatures, ModulatedTransformerBlock, mlp
 from caloforge.models.preprocessing import Preprocessing
@@ -70,9 +71,6 @@ Solver = Literal["euler", "midpoint", "heun"]
 #: model-config keys that change how the ODE is solved, not the networks (a reflow student may differ here)
 SAMPLING_KEYS = ("solver", "steps", "energy_steps", "voxel_cut")
 
-#: showers :meth:`FlowMatch.calibrate` generates (at most this many voxel values in all)
-CALIBRATION_SHOWERS = 2_000
-CALIBRATION_VALUES = 20_000_000
 
 #: fit_data uses at most this many showers, read in chunks of about this many voxel values
 FIT_MAX_SHOWERS = 50_000
@@ -571,49 +569,22 @@ class FlowMatch(GenerativeModel):
     def calibrate(self, data: ShowerSet, seed: int) -> None:
         """Set ``voxel_cut`` so that generated showers have, per layer, as many non-empty voxels as ``data``.
 
-        Generates showers for the first showers of ``data`` (at most :data:`CALIBRATION_SHOWERS`) with the
-        model's own sampling settings and noise from ``seed``, and puts each layer's cut at the value above which
-        the generated voxels are as many as the non-empty voxels (above the geometry's threshold) of those
-        showers; never below δ. Use the training sample, not the one the model is judged on.
+        Generates showers for the first showers of ``data`` (:func:`~caloforge.models.calibration.calibration_inputs`)
+        with the model's own sampling settings and noise from ``seed``, and puts each layer's cut at the value above
+        which the generated voxels are as many as the non-empty voxels (above the geometry's threshold) of those
+        showers (:func:`~caloforge.models.calibration.matching_cuts`); never below δ. Use the training sample, not
+        the one the model is judged on.
         """
-        from caloforge.models.seeding import torch_generator
-
-        n = min(len(data), CALIBRATION_SHOWERS, max(1, CALIBRATION_VALUES // self.geometry.n_voxels))
-        if n == 0:
-            raise ModelError("flowmatch: calibrate needs at least one shower")
-        showers = np.asarray(data.showers[:n], dtype=np.float32)
-        bounds = np.cumsum([0, *self.geometry.layer_sizes])
-        threshold = float(self.geometry.threshold)
-        device, dtype = next(self.parameters()).device, self._dtype()
-        energy = torch.from_numpy(np.asarray(data.energy[:n], dtype=np.float32)).to(device=device, dtype=dtype)
-        particle = None if data.particle is None else torch.from_numpy(np.asarray(data.particle[:n], dtype=np.int64))
-        theta = None
-        if self.preprocessing.theta_range is not None and data.theta is not None:
-            theta = torch.from_numpy(np.asarray(data.theta[:n], dtype=np.float32)).to(device=device, dtype=dtype)
-        generator = torch_generator(seed)
-        z = torch.randn(n, self.latent_dim, generator=generator, device=generator.device).to(device=device, dtype=dtype)
+        showers, energy, cond, z = calibration_inputs(self, data, seed)
         chunk = self.inference_chunk  # the chunks of forward(): the same noise gives the same deposits
         with torch.no_grad():
-            cond = self.preprocessing.condition(energy, None if particle is None else particle.to(device), theta)
             parts = [
                 self._deposits(self.sample_features(zc, ec, cc)[2])
                 for zc, ec, cc in zip(z.split(chunk), energy.split(chunk), cond.split(chunk), strict=True)
             ]
         q = torch.cat(parts).cpu().numpy()
-        cuts = []
-        for i in range(self.n_layers):
-            lo, hi = bounds[i], bounds[i + 1]
-            wanted = int((showers[:, lo:hi] > threshold).sum())
-            values = q[:, lo:hi].ravel()
-            if wanted <= 0:
-                cut = float(values.max()) * 2.0 + self.noise_level
-            elif wanted >= values.size:
-                cut = self.noise_level
-            else:
-                # the wanted-th largest value is kept: the cut sits just at it
-                cut = float(np.partition(values, values.size - wanted)[values.size - wanted])
-            cuts.append(max(cut, self.noise_level))
-        self.config = replace(self.config, voxel_cut=tuple(cuts))
+        cuts = matching_cuts(q, showers, self.geometry.layer_sizes, float(self.geometry.threshold), self.noise_level)
+        self.config = replace(self.config, voxel_cut=cuts)
 
     def sample_features(
         self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor

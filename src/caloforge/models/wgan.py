@@ -13,22 +13,34 @@ and the longitudinal profile). Both critics have their own gradient penalty and 
 
 Training defaults follow WGAN-GP (arXiv:1704.00028, Algorithm 1): five critic updates per generator update,
 each on a new batch; λ = 10; Adam lr 1e-4, β = (0, 0.9). Any readout (Cartesian or cylindrical) works.
+
+``output: "layers"`` factorises the shower as the flows of the CaloChallenge do (CaloFlow, arXiv:2106.05285):
+the generator gives, per layer, the voxels' shares of the layer energy (a softmax over the layer's voxels) and
+the layer energies as standardised u-parameters (``log u_0``, ``logit u_i``). The critics see the same
+factorisation of the real showers — shares through ``log(1 + share/ε)`` so that the many small voxels count,
+u-features standardised on the training sample — so the response (``E_tot/E_inc`` is sharp to 0.1 % in a
+sampling calorimeter that scores every deposit) becomes one output the critics resolve. A softmax leaves no
+voxel exactly empty: :meth:`WGAN.calibrate` sets per-layer cuts that give the training sample's number of
+non-empty voxels, and the cut energy is given back to the layer's other voxels. ``output: "voxels"`` is the
+plain FastCaloGAN generator of ``calogan-eplus-wgan``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from caloforge.exceptions import ConfigError
 from caloforge.geometry import Geometry
 from caloforge.models.base import Batch, FamilyTrainer, GenerativeModel
+from caloforge.models.calibration import calibration_inputs, matching_cuts
 from caloforge.models.config import iter_checks
 from caloforge.models.layers import mlp
-from caloforge.models.preprocessing import Preprocessing, layer_energies_to_u
+from caloforge.models.preprocessing import Preprocessing, layer_energies_to_u, u_to_layer_energies
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,8 +61,14 @@ class WGANConfig:
         hidden: widths of the generator's hidden layers.
         activation: hidden activation (``"swish"`` as FastCaloGAN, ``"relu"``, ``"leaky_relu"``).
         energy_scaling: the energy condition (``"log"``: FastCaloGAN's log-scaled energy).
-        voxel_transform: transform of the fractions the networks see (``"linear"``: FastCaloGAN).
+        voxel_transform: transform of the fractions the networks see (``"linear"``: FastCaloGAN); output
+            ``"layers"`` needs ``"linear"`` (its critics transform the shares themselves).
         log_eps, power: parameters of the ``"log"`` and ``"power"`` transforms.
+        output: ``"voxels"`` (FastCaloGAN: ReLU voxel fractions) or ``"layers"`` (per-layer softmax shares ×
+            layer energies from u-parameters; see the module docstring).
+        share_eps: ε of the ``log(1 + share/ε)`` the critics see of the shares (output ``"layers"``).
+        voxel_cut: per readout layer, generated voxels below this many MeV are empty (output ``"layers"``; set
+            by :meth:`WGAN.calibrate`; ``None``: no cut).
     """
 
     latent_dim: int = 50
@@ -60,6 +78,9 @@ class WGANConfig:
     voxel_transform: Literal["linear", "log", "power"] = "linear"
     log_eps: float = 1e-6
     power: float = 0.5
+    output: Literal["voxels", "layers"] = "voxels"
+    share_eps: float = 1e-5
+    voxel_cut: tuple[float, ...] | None = None
 
     def checks(self) -> Iterator[tuple[str, str]]:
         yield from iter_checks(
@@ -67,6 +88,18 @@ class WGANConfig:
             (not self.hidden or min(self.hidden) < 1, "hidden", "must be a non-empty list of widths >= 1"),
             (not self.log_eps > 0, "log_eps", "must be > 0"),
             (not 0 < self.power <= 1, "power", "must be in (0, 1]"),
+            (not 0 < self.share_eps < 1, "share_eps", "must be in (0, 1)"),
+            (
+                self.output == "layers" and self.voxel_transform != "linear",
+                "voxel_transform",
+                'output "layers" needs "linear" (the critics see log(1 + share/share_eps) of the shares)',
+            ),
+            (
+                self.voxel_cut is not None and not all(c >= 0 and np.isfinite(c) for c in self.voxel_cut),
+                "voxel_cut",
+                "must be finite energies >= 0 (MeV), one per layer",
+            ),
+            (self.voxel_cut is not None and self.output != "layers", "voxel_cut", 'needs output "layers"'),
         )
 
 
@@ -81,8 +114,38 @@ class WGAN(GenerativeModel):
 
     def __init__(self, config: WGANConfig, geometry: Geometry, preprocessing: Preprocessing) -> None:
         super().__init__(config, geometry, preprocessing)
-        sizes = [config.latent_dim + preprocessing.n_conditions, *config.hidden, geometry.n_voxels]
-        self.net = mlp(sizes, _ACTIVATIONS[config.activation])
+        layers = config.output == "layers"
+        n_out = geometry.n_voxels + (geometry.n_layers if layers else 0)
+        self.net = mlp(
+            [config.latent_dim + preprocessing.n_conditions, *config.hidden, n_out], _ACTIVATIONS[config.activation]
+        )
+        if not layers:
+            return
+        if config.voxel_cut is not None and len(config.voxel_cut) != geometry.n_layers:
+            raise ConfigError(
+                f"model.voxel_cut: needs one cut per layer of geometry {geometry.name!r} ({geometry.n_layers}), "
+                f"got {len(config.voxel_cut)}"
+            )
+        voxel_layer = torch.from_numpy(geometry.voxel_layer.astype(np.int64))
+        membership = torch.zeros(geometry.n_voxels, geometry.n_layers)
+        membership[torch.arange(geometry.n_voxels), voxel_layer] = 1.0
+        self.voxel_layer: torch.Tensor
+        self.membership: torch.Tensor
+        self.register_buffer("voxel_layer", voxel_layer, persistent=False)
+        self.register_buffer("membership", membership, persistent=False)
+        # standardisation of the u-features (log u_0, logit u_i), fitted on the training sample (fit_data)
+        self.u_shift: torch.Tensor
+        self.u_scale: torch.Tensor
+        self.register_buffer("u_shift", torch.zeros(geometry.n_layers))
+        self.register_buffer("u_scale", torch.ones(geometry.n_layers))
+        # per layer: centre and width of the shares along x and y (mm), for a high-level critic (fit_data)
+        xy = torch.from_numpy(geometry.voxel_centers()[:, :2].astype(np.float32))
+        self.voxel_xy: torch.Tensor
+        self.register_buffer("voxel_xy", xy, persistent=False)
+        self.moment_shift: torch.Tensor
+        self.moment_scale: torch.Tensor
+        self.register_buffer("moment_shift", torch.zeros(4 * geometry.n_layers))
+        self.register_buffer("moment_scale", torch.ones(4 * geometry.n_layers))
 
     @classmethod
     def fit_preprocessing(cls, data: ShowerSet, config: WGANConfig) -> Preprocessing:
@@ -103,8 +166,117 @@ class WGAN(GenerativeModel):
     def latent_dim(self) -> int:
         return int(self.config.latent_dim)
 
+    @property
+    def factorised(self) -> bool:
+        """Whether the generator gives layer shares and layer energies (``output: "layers"``)."""
+        return bool(self.config.output == "layers")
+
+    def fit_data(self, data: ShowerSet) -> None:
+        """Output ``"layers"``: the mean and spread of the u-features of (up to 50,000) training showers."""
+        if not self.factorised:
+            return
+        n = min(len(data), _FIT_MAX_SHOWERS)
+        with torch.no_grad():
+            energy = torch.from_numpy(np.asarray(data.energy[:n], dtype=np.float64))
+            layer = torch.from_numpy(np.asarray(data.layer_energies()[:n], dtype=np.float64))
+            raw = self._raw_u_features(layer, energy)
+            self.u_shift.copy_(raw.mean(dim=0))
+            self.u_scale.copy_(raw.std(dim=0).clamp_min(1e-4) if n > 1 else torch.ones_like(self.u_scale))
+            moments = torch.cat(
+                [
+                    self._raw_moments(
+                        self.shares(torch.from_numpy(np.asarray(data.showers[a : min(a + 4096, n)], np.float32)))
+                    )
+                    for a in range(0, n, 4096)
+                ]
+            ).double()
+            self.moment_shift.copy_(moments.mean(dim=0))
+            spread = moments.std(dim=0).clamp_min(1e-3) if n > 1 else torch.ones_like(self.moment_scale)
+            self.moment_scale.copy_(spread)
+
+    def _raw_u_features(self, layer: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        """Layer energies ``(N, L)`` MeV → ``(log u_0, logit u_1, …)`` before standardisation."""
+        u = layer_energies_to_u(layer, energy, self.preprocessing.response)
+        first = torch.log(u[:, :1].clamp_min(_U_EPS))
+        rest = u[:, 1:].clamp(_U_EPS, 1.0 - _U_EPS)
+        return torch.cat([first, torch.log(rest) - torch.log1p(-rest)], dim=1)
+
+    def u_features(self, layer: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        """Layer energies ``(N, L)`` MeV → the standardised u-features ``(N, L)`` the generator outputs."""
+        raw = self._raw_u_features(layer.to(self.u_shift.dtype), energy.to(self.u_shift.dtype))
+        return (raw - self.u_shift) / self.u_scale
+
+    def _raw_moments(self, share: torch.Tensor) -> torch.Tensor:
+        """Shares ``(N, V)`` → per layer the centres and widths along x and y, mm ``(N, 4L)``: ``[c_x, c_y, w_x,
+        w_y]`` of layer 0, then layer 1, … (the high-level features of the CaloChallenge classifier)."""
+        x, y = self.voxel_xy[:, 0], self.voxel_xy[:, 1]
+        c_x, c_y = (share * x) @ self.membership, (share * y) @ self.membership
+        m_x, m_y = (share * x * x) @ self.membership, (share * y * y) @ self.membership
+        # + 1e-6 mm²: a finite gradient where a layer is one cell wide (or empty)
+        w_x = torch.sqrt((m_x - c_x * c_x).clamp_min(0.0) + 1e-6)
+        w_y = torch.sqrt((m_y - c_y * c_y).clamp_min(0.0) + 1e-6)
+        return torch.stack([c_x, c_y, w_x, w_y], dim=2).flatten(1)
+
+    def moments(self, share: torch.Tensor) -> torch.Tensor:
+        """Shares ``(N, V)`` → the standardised centres and widths ``(N, 4L)`` (see :meth:`_raw_moments`)."""
+        return (self._raw_moments(share) - self.moment_shift) / self.moment_scale
+
+    def layer_energies(self, t: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        """Standardised u-features ``(N, L)`` → layer energies ``(N, L)`` MeV (inverse of :meth:`u_features`)."""
+        raw = t * self.u_scale + self.u_shift
+        u = torch.cat([torch.exp(raw[:, :1]), torch.sigmoid(raw[:, 1:])], dim=1)
+        return u_to_layer_energies(u, energy, self.preprocessing.response)
+
+    def shares(self, x: torch.Tensor) -> torch.Tensor:
+        """Voxel values ``(N, V)`` → each voxel's share of its layer ``(N, V)`` (0 in an empty layer)."""
+        total = (x @ self.membership).index_select(1, self.voxel_layer)
+        return x / total.clamp_min(1e-30)
+
+    def parts(self, z: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output ``"layers"``: noise and conditions → voxel shares ``(N, V)`` and standardised u-features."""
+        out = self.net(torch.cat([z, cond], dim=1))
+        logits, t = out[:, : self.geometry.n_voxels], out[:, self.geometry.n_voxels :]
+        # softmax within each layer; subtracting the layer's own maximum keeps every layer finite
+        peak = torch.stack(
+            [logits.masked_fill(self.voxel_layer != i, -torch.inf).amax(dim=1) for i in range(self.geometry.n_layers)],
+            dim=1,
+        )
+        weights = torch.exp(logits - peak.index_select(1, self.voxel_layer))
+        return self.shares(weights), t
+
     def decode(self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.net(torch.cat([z, cond], dim=1)))
+        if not self.factorised:
+            return torch.relu(self.net(torch.cat([z, cond], dim=1)))
+        share, t = self.parts(z, cond)
+        layer = self.layer_energies(t, energy)
+        voxels = share * layer.index_select(1, self.voxel_layer)
+        if self.config.voxel_cut is not None:
+            cut = torch.tensor(self.config.voxel_cut, dtype=voxels.dtype, device=voxels.device)
+            kept = voxels * (voxels >= cut.index_select(0, self.voxel_layer)).to(voxels.dtype)
+            # the cut energy goes back to the layer's remaining voxels: the layer energies stay as generated
+            voxels = kept * (layer / (kept @ self.membership).clamp_min(1e-30)).index_select(1, self.voxel_layer)
+        return voxels / self.preprocessing.normaliser(energy)
+
+    def calibrate(self, data: ShowerSet, seed: int) -> None:
+        """Output ``"layers"``: set ``voxel_cut`` so that generated showers have, per layer, as many non-empty
+        voxels as ``data`` (:func:`~caloforge.models.calibration.matching_cuts`; use training showers).
+        Output ``"voxels"`` has exact zeros from its ReLU and nothing to calibrate."""
+        if not self.factorised:
+            return
+        showers, energy, cond, z = calibration_inputs(self, data, seed)
+        uncut = replace(self.config, voxel_cut=None)
+        kept, self.config = self.config, uncut
+        try:
+            with torch.no_grad():
+                generated = self.preprocessing.to_mev(self.decode(z, energy, cond), energy).cpu().numpy()
+        finally:
+            self.config = kept
+        cuts = matching_cuts(generated, showers, self.geometry.layer_sizes, float(self.geometry.threshold), 0.0)
+        self.config = replace(self.config, voxel_cut=cuts)
+
+
+_FIT_MAX_SHOWERS = 50_000
+_U_EPS = 1e-6  # u-parameters are clipped to [ε, 1 − ε] before the logit (an empty last layer gives u = 1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -122,6 +294,8 @@ class WGANTrainerConfig:
         critic_hidden: hidden widths of the voxel critic.
         energy_critic_hidden: hidden widths of the energy critic.
         energy_critic_weight: weight of the energy critic in the generator loss.
+        high_level_critic: the energy critic also sees each layer's centre and width along x and y (standardised),
+            the high-level features of the CaloChallenge classifier (ours; needs output ``"layers"``).
     """
 
     lr_g: float = 1e-4
@@ -133,6 +307,7 @@ class WGANTrainerConfig:
     critic_hidden: tuple[int, ...] = (512, 256, 128)
     energy_critic_hidden: tuple[int, ...] = (64, 64)
     energy_critic_weight: float = 1.0
+    high_level_critic: bool = False
 
     def checks(self) -> Iterator[tuple[str, str]]:
         yield from iter_checks(
@@ -153,27 +328,33 @@ class WGANTrainerConfig:
 
 
 class VoxelCritic(nn.Module):
-    """Critic of network data ``(N, n_voxels)`` and conditions ``(N, n_conditions)`` → scores ``(N,)``."""
+    """Critic of network data ``(N, n_inputs)`` and conditions ``(N, n_conditions)`` → scores ``(N,)``.
 
-    def __init__(self, n_voxels: int, n_conditions: int, hidden: tuple[int, ...]) -> None:
+    Output ``"voxels"``: the voxels; output ``"layers"``: the transformed shares and the u-features.
+    """
+
+    def __init__(self, n_inputs: int, n_conditions: int, hidden: tuple[int, ...]) -> None:
         super().__init__()
-        self.net = mlp([n_voxels + n_conditions, *hidden, 1], _leaky, final_bias=False)
+        self.net = mlp([n_inputs + n_conditions, *hidden, 1], _leaky, final_bias=False)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([x, cond], dim=1)).squeeze(1)
 
 
 class EnergyCritic(nn.Module):
-    """Critic of the energy features ``(N, n_layers)`` (u-parameters) and conditions → scores ``(N,)``."""
+    """Critic of the energy features ``(N, n_layers)`` (u-parameters; with ``extra`` more features, e.g. the
+    layers' centres and widths) and conditions → scores ``(N,)``."""
 
-    def __init__(self, geometry: Geometry, preprocessing: Preprocessing, hidden: tuple[int, ...]) -> None:
+    def __init__(
+        self, geometry: Geometry, preprocessing: Preprocessing, hidden: tuple[int, ...], extra: int = 0
+    ) -> None:
         super().__init__()
         self.preprocessing = preprocessing
         membership = np.zeros((geometry.n_voxels, geometry.n_layers), dtype=np.float32)
         membership[np.arange(geometry.n_voxels), geometry.voxel_layer] = 1.0
         self.membership: torch.Tensor
         self.register_buffer("membership", torch.from_numpy(membership), persistent=False)
-        self.net = mlp([geometry.n_layers + preprocessing.n_conditions, *hidden, 1], _leaky, final_bias=False)
+        self.net = mlp([geometry.n_layers + extra + preprocessing.n_conditions, *hidden, 1], _leaky, final_bias=False)
 
     def features(self, x: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         """u-parameters ``(N, n_layers)`` of network data ``x`` at incident energies ``(N,)`` MeV."""
@@ -195,9 +376,15 @@ class WGANTrainer(FamilyTrainer):
 
     def __init__(self, model: GenerativeModel, config: WGANTrainerConfig, **kwargs: Any) -> None:
         super().__init__(model, config, **kwargs)
-        pre = model.preprocessing
-        self.critics["voxel"] = VoxelCritic(model.geometry.n_voxels, pre.n_conditions, config.critic_hidden)
-        self.critics["energy"] = EnergyCritic(model.geometry, pre, config.energy_critic_hidden)
+        assert isinstance(model, WGAN)
+        self.wgan = model
+        pre, geometry = model.preprocessing, model.geometry
+        n_inputs = geometry.n_voxels + (geometry.n_layers if model.factorised else 0)
+        self.critics["voxel"] = VoxelCritic(n_inputs, pre.n_conditions, config.critic_hidden)
+        if config.high_level_critic and not model.factorised:
+            raise ConfigError('trainer.high_level_critic: needs model output "layers" (the shares give the moments)')
+        extra = 4 * geometry.n_layers if config.high_level_critic else 0
+        self.critics["energy"] = EnergyCritic(geometry, pre, config.energy_critic_hidden, extra)
         self.critics.to(self.device)
         betas = (config.beta1, config.beta2)
         self.add_optimizer("generator", model.parameters(), config.lr_g, betas)
@@ -213,19 +400,47 @@ class WGANTrainer(FamilyTrainer):
         (grad,) = torch.autograd.grad(critic(mixed, cond).sum(), mixed, create_graph=True)
         return ((grad.norm(2, dim=1) - 1.0) ** 2).mean()
 
+    def _share_view(self, share: torch.Tensor) -> torch.Tensor:
+        eps = self.wgan.config.share_eps
+        return torch.log1p(share / eps) / float(np.log1p(1.0 / eps))
+
+    def _real_views(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the voxel and the energy critic see of real showers."""
+        energy_critic = self.critics["energy"]
+        assert isinstance(energy_critic, EnergyCritic)
+        if not self.wgan.factorised:
+            return batch.x, energy_critic.features(batch.x, batch.energy)
+        layer = self.wgan.preprocessing.to_mev(batch.x, batch.energy) @ self.wgan.membership
+        t = self.wgan.u_features(layer, batch.energy).to(batch.x.dtype)
+        share = self.wgan.shares(batch.x)
+        return torch.cat([self._share_view(share), t], dim=1), self._energy_view(share, t)
+
+    def _energy_view(self, share: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.cat([t, self.wgan.moments(share)], dim=1) if self.config.high_level_critic else t
+
+    def _fake_views(
+        self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the voxel and the energy critic see of generated showers (differentiable in the generator)."""
+        energy_critic = self.critics["energy"]
+        assert isinstance(energy_critic, EnergyCritic)
+        if not self.wgan.factorised:
+            fake = self.wgan.decode(z, energy, cond)
+            return fake, energy_critic.features(fake, energy)
+        share, t = self.wgan.parts(z, cond)
+        return torch.cat([self._share_view(share), t], dim=1), self._energy_view(share, t)
+
     def training_step(self, batches: list[Batch]) -> dict[str, float]:
         voxel, energy_critic = self.critics["voxel"], self.critics["energy"]
-        assert isinstance(energy_critic, EnergyCritic)
         lam = self.config.gp_weight
         critic_losses, distances, penalties = [], [], []
         for batch in batches:
             with torch.no_grad():
-                fake = self.model.decode(self.noise(len(batch)), batch.energy, batch.cond)
-                f_real = energy_critic.features(batch.x, batch.energy)
-                f_fake = energy_critic.features(fake, batch.energy)
-            distance = voxel(batch.x, batch.cond).mean() - voxel(fake, batch.cond).mean()
+                real, f_real = self._real_views(batch)
+                fake, f_fake = self._fake_views(self.noise(len(batch)), batch.energy, batch.cond)
+            distance = voxel(real, batch.cond).mean() - voxel(fake, batch.cond).mean()
             distance_e = energy_critic(f_real, batch.cond).mean() - energy_critic(f_fake, batch.cond).mean()
-            penalty = self._penalty(voxel, batch.x, fake, batch.cond)
+            penalty = self._penalty(voxel, real, fake, batch.cond)
             penalty_e = self._penalty(energy_critic, f_real, f_fake, batch.cond)
             loss = -(distance + distance_e) + lam * (penalty + penalty_e)
             self.update("critic", loss)
@@ -239,9 +454,9 @@ class WGANTrainer(FamilyTrainer):
             n = len(last)
             perm = torch.randperm(n, generator=self.generator, device=self.generator.device).to(self.device)
             energy, cond = last.energy[perm], last.cond[perm]
-            fake = self.model.decode(self.noise(n), energy, cond)
+            fake, f_fake = self._fake_views(self.noise(n), energy, cond)
             score = voxel(fake, cond).mean()
-            score_e = energy_critic(energy_critic.features(fake, energy), cond).mean()
+            score_e = energy_critic(f_fake, cond).mean()
             loss_g = -(score + self.config.energy_critic_weight * score_e)
             self.update("generator", loss_g)
         finally:

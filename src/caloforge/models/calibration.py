@@ -1,0 +1,85 @@
+"""Sampling-time calibration shared by the families: per-layer voxel cuts that match the data's sparsity.
+
+A generator whose voxel energies are smooth (an ODE's end point, a softmax) puts a little energy in voxels the
+reference leaves empty, and the classifier of the CaloChallenge metrics (arXiv:2410.21611) sees it at once.
+:func:`matching_cuts` returns, per readout layer, the energy above which the generated voxels are exactly as many
+as the data's non-empty voxels; a family applies the cut when it samples and keeps the layer energies.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from caloforge.exceptions import ModelError
+from caloforge.models.seeding import torch_generator
+
+if TYPE_CHECKING:
+    from caloforge.io import ShowerSet
+    from caloforge.models.base import GenerativeModel
+
+__all__ = ["CALIBRATION_SHOWERS", "CALIBRATION_VALUES", "calibration_inputs", "matching_cuts"]
+
+#: showers a calibration generates (at most this many voxel values in all)
+CALIBRATION_SHOWERS = 2_000
+CALIBRATION_VALUES = 20_000_000
+
+
+def calibration_inputs(
+    model: GenerativeModel, data: ShowerSet, seed: int
+) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What a calibration generates from: the first showers of ``data`` and noise from ``seed``.
+
+    Returns:
+        ``(showers (n, V) MeV, energy (n,), cond (n, C), z (n, latent_dim))``, the tensors on the model's device
+        and in its dtype; ``n`` is at most :data:`CALIBRATION_SHOWERS` (and :data:`CALIBRATION_VALUES` values).
+    """
+    n = min(len(data), CALIBRATION_SHOWERS, max(1, CALIBRATION_VALUES // model.geometry.n_voxels))
+    if n == 0:
+        raise ModelError(f"{model.family}: calibrate needs at least one shower")
+    showers = np.asarray(data.showers[:n], dtype=np.float32)
+    param = next(model.parameters())
+    device, dtype = param.device, param.dtype
+    energy = torch.from_numpy(np.asarray(data.energy[:n], dtype=np.float32)).to(device=device, dtype=dtype)
+    particle = None if data.particle is None else torch.from_numpy(np.asarray(data.particle[:n], dtype=np.int64))
+    theta = None
+    if model.preprocessing.theta_range is not None and data.theta is not None:
+        theta = torch.from_numpy(np.asarray(data.theta[:n], dtype=np.float32)).to(device=device, dtype=dtype)
+    generator = torch_generator(seed)
+    z = torch.randn(n, model.latent_dim, generator=generator, device=generator.device).to(device=device, dtype=dtype)
+    with torch.no_grad():
+        cond = model.preprocessing.condition(energy, None if particle is None else particle.to(device), theta)
+    return showers, energy, cond, z
+
+
+def matching_cuts(
+    generated: np.ndarray, showers: np.ndarray, layer_sizes: tuple[int, ...] | list[int], threshold: float, floor: float
+) -> tuple[float, ...]:
+    """Per layer, the cut (MeV) that leaves as many generated voxels as ``showers`` has non-empty ones.
+
+    Args:
+        generated: generated voxel energies ``(n, V)`` MeV before any cut, for the conditions of ``showers``.
+        showers: the data ``(n, V)`` MeV; a voxel counts as non-empty above ``threshold``.
+        layer_sizes: voxels per readout layer, in the order of the voxel axis.
+        threshold: the geometry's readout threshold, MeV.
+        floor: the smallest cut to return (a family's own lower bound, e.g. its dequantisation level).
+
+    The generated value ranked ``wanted``-th from the top is kept: the cut sits just at it. A layer the data
+    leave empty gets a cut above every generated value.
+    """
+    bounds = np.cumsum([0, *layer_sizes])
+    cuts = []
+    for lo, hi in itertools.pairwise(bounds):
+        wanted = int((showers[:, lo:hi] > threshold).sum())
+        values = generated[:, lo:hi].ravel()
+        if wanted <= 0:
+            cut = float(values.max(initial=0.0)) * 2.0 + max(floor, 1e-30)
+        elif wanted >= values.size:
+            cut = floor
+        else:
+            cut = float(np.partition(values, values.size - wanted)[values.size - wanted])
+        cuts.append(max(cut, floor))
+    return tuple(cuts)

@@ -1,0 +1,177 @@
+"""The WGAN family's factorised output (``output: "layers"``): shares × layer energies, critics, calibration."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from caloforge.exceptions import ConfigError
+from caloforge.models import build_model, load_model, save_model
+from caloforge.models.seeding import torch_generator
+from caloforge.models.wgan import WGAN, WGANTrainer
+from caloforge.training.data import DeviceData
+from tests.models.tiny import TINY, tiny_showers
+
+CFG = {**TINY["wgan"][0], "output": "layers"}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _model(n: int = 64, seed: int = 0, **config: object) -> WGAN:
+    data = tiny_showers(n, seed=seed)
+    model = build_model("wgan", data.geometry, data=data, config={**CFG, **config}, seed=0)
+    assert isinstance(model, WGAN)
+    return model
+
+
+def test_config_checks() -> None:
+    with pytest.raises(ConfigError, match='voxel_transform: output "layers" needs "linear"'):
+        _model(voxel_transform="log")
+    with pytest.raises(ConfigError, match='voxel_cut: needs output "layers"'):
+        _model(output="voxels", voxel_cut=[0.1, 0.1, 0.1])
+    with pytest.raises(ConfigError, match="voxel_cut: must be finite energies"):
+        _model(voxel_cut=[0.1, -1.0, 0.1])
+    with pytest.raises(ConfigError, match="voxel_cut: needs one cut per layer"):
+        _model(voxel_cut=[0.1])
+
+
+def test_u_features_standardise_and_invert() -> None:
+    data = tiny_showers(400, seed=2)
+    model = _model(400, seed=2)
+    energy = torch.from_numpy(data.energy.astype(np.float32))
+    layer = torch.from_numpy(data.layer_energies().astype(np.float32))
+    t = model.u_features(layer, energy)
+    # fitted on this very sample: mean 0 and spread 1 in every feature; the toy's response E_tot/E_inc is
+    # exact, so log u_0 has no spread and its scale stops at the floor
+    np.testing.assert_allclose(t.mean(dim=0).numpy(), 0.0, atol=1e-3)
+    np.testing.assert_allclose(t.std(dim=0)[1:].numpy(), 1.0, atol=1e-2)
+    assert float(model.u_scale[0]) == pytest.approx(1e-4)
+    back = model.layer_energies(t, energy)
+    filled = (layer > 0).all(dim=1)
+    assert filled.float().mean() > 0.5
+    torch.testing.assert_close(back[filled], layer[filled], rtol=1e-3, atol=1e-3)
+
+
+def test_shares_sum_to_one_per_layer_and_showers_keep_their_layer_energies() -> None:
+    model = _model().eval()
+    n = 50
+    z = torch.randn(n, model.latent_dim, generator=torch_generator(4))
+    energy = torch.linspace(1_000.0, 90_000.0, n)
+    cond = model.preprocessing.condition(energy)
+    with torch.no_grad():
+        share, t = model.parts(z, cond)
+        showers = model(z, energy)
+    assert share.shape == (n, 40)
+    assert t.shape == (n, 3)
+    torch.testing.assert_close(share @ model.membership, torch.ones(n, 3))
+    assert (share > 0).all()  # a softmax: no voxel is empty before the cut
+    torch.testing.assert_close(showers @ model.membership, model.layer_energies(t, energy), rtol=1e-4, atol=1e-3)
+
+
+def test_trainer_moves_every_parameter_and_is_deterministic() -> None:
+    def run() -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        model = _model()
+        cls = model.trainer_class()
+        assert cls is WGANTrainer
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # the critics' initial weights (the training loop seeds them the same way)
+            trainer = cls(model, cls.config_from_dict(TINY["wgan"][1]), generator=torch_generator(0))
+        trainer.train()
+        data = DeviceData.build(tiny_showers(32, seed=1), model.preprocessing, torch.device("cpu"))
+        params = [p for opt in trainer.optimizers.values() for g in opt.param_groups for p in g["params"]]
+        before = [p.detach().clone() for p in params]
+        losses = trainer.training_step([data.batch(np.arange(i * 16, (i + 1) * 16)) for i in range(2)])
+        assert all(np.isfinite(v) for v in losses.values())
+        for p, b in zip(params, before, strict=True):
+            assert not torch.equal(p.detach(), b), f"parameter {tuple(p.shape)} never got a gradient"
+        # the voxel critic sees the shares and the u-features: V + L inputs besides the condition
+        assert trainer.critics["voxel"].net[0].in_features == 40 + 3 + model.preprocessing.n_conditions
+        return losses, model.state_dict()
+
+    (la, wa), (lb, wb) = run(), run()
+    assert la == lb
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_calibration_matches_the_number_of_filled_voxels_and_round_trips(tmp_path: Path) -> None:
+    data = tiny_showers(300, seed=3)
+    model = _model().eval()
+    energy = torch.from_numpy(data.energy.astype(np.float32))
+    with torch.no_grad():
+        uncut = model.sample(energy, generator=torch_generator(11)).numpy()
+    model.calibrate(data, seed=11)
+    cuts = model.config.voxel_cut
+    assert cuts is not None
+    assert len(cuts) == 3
+    with torch.no_grad():
+        showers = model.sample(energy, generator=torch_generator(11)).numpy()
+    bounds = np.cumsum((0, *data.geometry.layer_sizes))
+    counts = [int((showers[:, a:b] > 0).sum()) for a, b in itertools.pairwise(bounds)]
+    wanted = [int((data.showers[:, a:b] > 0).sum()) for a, b in itertools.pairwise(bounds)]
+    assert counts == wanted
+    assert (uncut > 0).sum() == uncut.size > sum(wanted)  # the softmax filled every voxel: the cut mattered
+    # the cut energy goes back to the layer: a layer with a voxel above the cut keeps its generated energy
+    # (an untrained generator spreads the energy evenly, so many of its low-energy layers fall below the cut)
+    cut_sums, uncut_sums = showers @ model.membership.numpy(), uncut @ model.membership.numpy()
+    filled = cut_sums > 0
+    assert filled.mean() > 0.3
+    np.testing.assert_allclose(cut_sums[filled], uncut_sums[filled], rtol=1e-4)
+    loaded = load_model(save_model(model, tmp_path / "m"))
+    assert isinstance(loaded, WGAN)
+    assert loaded.config.voxel_cut == cuts
+    with torch.no_grad():
+        np.testing.assert_array_equal(loaded.sample(energy, generator=torch_generator(11)).numpy(), showers)
+
+
+def test_plain_output_has_nothing_to_calibrate() -> None:
+    data = tiny_showers(64)
+    model = build_model("wgan", data.geometry, data=data, config=TINY["wgan"][0], seed=0)
+    model.calibrate(data, seed=1)
+    assert model.config.voxel_cut is None
+
+
+def test_moments_are_the_layers_centres_and_widths() -> None:
+    model = _model()
+    geometry = model.geometry
+    xy = geometry.voxel_centers()[:, :2]
+    share = torch.zeros(2, geometry.n_voxels)
+    bounds = np.cumsum((0, *geometry.layer_sizes))
+    for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+        share[0, a] = 1.0  # all of the layer in one cell: centre = the cell's centre, width 0
+        share[1, a : a + 2] = 0.5  # two neighbouring cells: centre between them, width half their distance
+        raw = model._raw_moments(share).reshape(2, -1, 4)[:, i]
+        np.testing.assert_allclose(raw[0].numpy(), [*xy[a], 0.0, 0.0], atol=2e-3)
+        half = np.abs(xy[a] - xy[a + 1]) / 2
+        np.testing.assert_allclose(raw[1].numpy(), [*(xy[a] + xy[a + 1]) / 2, *half], atol=2e-3)
+    # fitted on the training sample: standardised moments of the data have mean 0
+    data = tiny_showers(64)
+    moments = model.moments(model.shares(torch.from_numpy(data.showers.astype(np.float32))))
+    np.testing.assert_allclose(moments.mean(dim=0).numpy(), 0.0, atol=1e-3)
+
+
+def test_high_level_critic_sees_the_moments() -> None:
+    model = _model()
+    config = WGANTrainer.config_from_dict({**TINY["wgan"][1], "high_level_critic": True})
+    trainer = WGANTrainer(model, config, generator=torch_generator(0))
+    trainer.train()
+    assert trainer.critics["energy"].net[0].in_features == 3 + 4 * 3 + model.preprocessing.n_conditions
+    data = DeviceData.build(tiny_showers(32, seed=1), model.preprocessing, torch.device("cpu"))
+    params = [p for opt in trainer.optimizers.values() for g in opt.param_groups for p in g["params"]]
+    before = [p.detach().clone() for p in params]
+    losses = trainer.training_step([data.batch(np.arange(i * 16, (i + 1) * 16)) for i in range(2)])
+    assert all(np.isfinite(v) for v in losses.values())
+    assert all(not torch.equal(p.detach(), b) for p, b in zip(params, before, strict=True))
+    plain = build_model("wgan", model.geometry, data=tiny_showers(32), config=TINY["wgan"][0], seed=0)
+    with pytest.raises(ConfigError, match='high_level_critic: needs model output "layers"'):
+        WGANTrainer(plain, config, generator=torch_generator(0))
