@@ -13,11 +13,14 @@
 #   2. its evaluation against the held-out sample, packaged as the pretrained model calogan-<p>
 #   3. with DISTIL=1: reflow student (configs/flowmatch-calogan-reflow.yaml), the fidelity-vs-steps table, its
 #      evaluation, packaged as calogan-<p>-distilled                                            -> RUNS/calogan-<p>-distilled
+#   4. with WGAN=1: the factorised WGAN-GP (configs/wgan-layers.yaml, WGAN_EPOCHS epochs), its evaluation,
+#      packaged as calogan-<p>-wgan                                                             -> RUNS/calogan-<p>-wgan
+# FLOWMATCH=0 skips steps 1-3 (e.g. to add only the WGAN of a particle).
 # Packaging writes into DEST (default: the package's pretrained folder, src/caloforge/models/pretrained/ in a
 # source checkout), replacing a model of the same name.
 #
-# Environment: RUNS (default runs), EPOCHS (teacher epochs, default 30), DISTIL (default 0), STUDENT_EPOCHS
-# (default 12), DEST, THREADS (CPU threads
+# Environment: RUNS (default runs), EPOCHS (teacher epochs, default 30), FLOWMATCH (default 1), DISTIL (default
+# 0), STUDENT_EPOCHS (default 12), WGAN (default 0), WGAN_EPOCHS (default 120), DEST, THREADS (CPU threads
 # for training, default 1: faster than 2 on a busy machine), CALOFORGE (default caloforge), PYTHON (default
 # python), CLASSIFIER (evaluation preset, default "default").
 set -euo pipefail
@@ -41,7 +44,10 @@ done
 
 RUNS=${RUNS:-runs}
 EPOCHS=${EPOCHS:-30}
+FLOWMATCH=${FLOWMATCH:-1}
 DISTIL=${DISTIL:-0}
+WGAN=${WGAN:-0}
+WGAN_EPOCHS=${WGAN_EPOCHS:-120}
 STUDENT_EPOCHS=${STUDENT_EPOCHS:-12}
 DEST=${DEST:-}
 THREADS=${THREADS:-1}
@@ -52,6 +58,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 name=calogan-$key
 teacher=$RUNS/$name
 student=$RUNS/$name-distilled
+wgan=$RUNS/$name-wgan
 mkdir -p "$RUNS"
 
 train_run() {  # train_run CONFIG OUT [EXTRA ARGS]: start the run, or continue it if it has a checkpoint
@@ -109,22 +116,30 @@ EOF
         --card "$run/card-extra.json" --overwrite ${DEST:+--dest "$DEST"}
 }
 
-echo "== 1. teacher: conditional flow matching, $EPOCHS epochs ($teacher)"
-train_run "$here/configs/flowmatch-calogan.yaml" "$teacher" --epochs "$EPOCHS"
-echo "== 2. evaluate and package $name"
-evaluate_and_package "$teacher" "$name" \
-    "two-stage conditional flow matching (8 midpoint steps per stage), $particle 1-100 GeV, calogan geometry"
+if [ "$FLOWMATCH" = "1" ]; then
+    echo "== 1. teacher: conditional flow matching, $EPOCHS epochs ($teacher)"
+    train_run "$here/configs/flowmatch-calogan.yaml" "$teacher" --epochs "$EPOCHS"
+    echo "== 2. evaluate and package $name"
+    evaluate_and_package "$teacher" "$name" \
+        "two-stage conditional flow matching (8 midpoint steps per stage), $particle 1-100 GeV, calogan geometry"
 
-if [ "$DISTIL" = "1" ]; then
-    echo "== 3. student: reflow distillation to 2 midpoint steps ($student)"
-    sed "s|^  teacher: .*|  teacher: $teacher/best|" "$here/configs/flowmatch-calogan-reflow.yaml" > "$RUNS/$name-reflow.yaml"
-    train_run "$RUNS/$name-reflow.yaml" "$student" --epochs "$STUDENT_EPOCHS"
-    if [ ! -f "$student/steps.json" ]; then
-        "$PYTHON" "$here/scripts/flowmatch_steps.py" --model "$teacher" --reference "$heldout" --train "$train" \
-            --steps 1,2,4,8,16,32 --distilled "$student" --classifier-preset "$CLASSIFIER" --threads 2 \
-            --json "$student/steps.json" > "$student/steps.md"
+    if [ "$DISTIL" = "1" ]; then
+        echo "== 3. student: reflow distillation to 2 midpoint steps ($student)"
+        sed "s|^  teacher: .*|  teacher: $teacher/best|" "$here/configs/flowmatch-calogan-reflow.yaml" > "$RUNS/$name-reflow.yaml"
+        train_run "$RUNS/$name-reflow.yaml" "$student" --epochs "$STUDENT_EPOCHS"
+        if [ ! -f "$student/steps.json" ]; then
+            "$PYTHON" "$here/scripts/flowmatch_steps.py" --model "$teacher" --reference "$heldout" --train "$train" \
+                --steps 1,2,4,8,16,32 --distilled "$student" --classifier-preset "$CLASSIFIER" --threads 2 \
+                --json "$student/steps.json" > "$student/steps.md"
+        fi
+        evaluate_and_package "$student" "$name-distilled" \
+            "two-stage conditional flow matching, reflow-distilled to 2 midpoint steps (4 evaluations per stage), $particle 1-100 GeV, calogan geometry"
     fi
-    evaluate_and_package "$student" "$name-distilled" \
-        "two-stage conditional flow matching, reflow-distilled to 2 midpoint steps (4 evaluations per stage), $particle 1-100 GeV, calogan geometry"
 fi
-echo "== done: $name$([ "$DISTIL" = "1" ] && echo " and $name-distilled")"
+if [ "$WGAN" = "1" ]; then
+    echo "== 4. factorised WGAN-GP, $WGAN_EPOCHS epochs ($wgan)"
+    train_run "$here/configs/wgan-layers.yaml" "$wgan" --epochs "$WGAN_EPOCHS"
+    evaluate_and_package "$wgan" "$name-wgan" \
+        "WGAN-GP with energy and high-level critics (per-layer shares x layer energies, calibrated voxel cuts), $particle 1-100 GeV, calogan geometry"
+fi
+echo "== done: $name (FLOWMATCH=$FLOWMATCH DISTIL=$DISTIL WGAN=$WGAN)"

@@ -62,7 +62,8 @@ def conditioned_showers(n: int = 60, seed: int = 0) -> ShowerSet:
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Callable[[str], Exported]:
     """``exports(name)``: a family's tiny model (or ``"conditioned"``: a WGAN on the mesh that takes a particle
-    and θ), saved and exported to float32 ONNX, made once per test run."""
+    and θ; ``"wgan-layers"``: the factorised WGAN with calibrated cuts), saved and exported to float32 ONNX, made
+    once per test run."""
     base = tmp_path_factory.getbasetemp()
     shared = (base.parent if worker_id != "master" else base) / "caloforge-onnx-exports"
     shared.mkdir(exist_ok=True)
@@ -77,6 +78,11 @@ def exports(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Callabl
                     if name == "conditioned":
                         data = conditioned_showers()
                         model = build_model("wgan", data.geometry, data=data, config=TINY["wgan"][0], seed=1)
+                    elif name == "wgan-layers":  # the factorised WGAN, calibrated: its voxel cut is in the graph
+                        data = tiny_showers(40)
+                        config = {**TINY["wgan"][0], "output": "layers"}
+                        model = build_model("wgan", data.geometry, data=data, config=config, seed=0)
+                        model.calibrate(data, seed=1)
                     else:
                         data = tiny_showers(40)
                         model = build_model(name, data.geometry, data=data, config=TINY[name][0], seed=0)

@@ -147,7 +147,7 @@ def test_moments_are_the_layers_centres_and_widths() -> None:
     xy = geometry.voxel_centers()[:, :2]
     share = torch.zeros(2, geometry.n_voxels)
     bounds = np.cumsum((0, *geometry.layer_sizes))
-    for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+    for i, a in enumerate(bounds[:-1]):
         share[0, a] = 1.0  # all of the layer in one cell: centre = the cell's centre, width 0
         share[1, a : a + 2] = 0.5  # two neighbouring cells: centre between them, width half their distance
         raw = model._raw_moments(share).reshape(2, -1, 4)[:, i]
@@ -174,4 +174,47 @@ def test_high_level_critic_sees_the_moments() -> None:
     assert all(not torch.equal(p.detach(), b) for p, b in zip(params, before, strict=True))
     plain = build_model("wgan", model.geometry, data=tiny_showers(32), config=TINY["wgan"][0], seed=0)
     with pytest.raises(ConfigError, match='high_level_critic: needs model output "layers"'):
+        WGANTrainer(plain, config, generator=torch_generator(0))
+
+
+def test_soft_cut_in_training_keeps_as_many_voxels_as_the_real_batch() -> None:
+    model = _model()
+    config = WGANTrainer.config_from_dict({**TINY["wgan"][1], "cut_in_training": True, "cut_softness": 0.01})
+    trainer = WGANTrainer(model, config, generator=torch_generator(0))
+    data = DeviceData.build(tiny_showers(32, seed=1), model.preprocessing, torch.device("cpu"))
+    batch = data.batch(np.arange(32))
+    z = torch.randn(32, model.latent_dim, generator=torch_generator(2))
+    with torch.no_grad():
+        _, t = model.parts(z, batch.cond)
+        # peaked shares spanning decades, as a trained generator's (an untrained one's are nearly uniform)
+        logits = 3.0 * torch.randn(32, model.geometry.n_voxels, generator=torch_generator(5))
+        sizes = list(model.geometry.layer_sizes)
+        share = torch.cat([torch.softmax(part, dim=1) for part in logits.split(sizes, dim=1)], dim=1)
+        cut_share = trainer._soft_cut(share, t, batch.energy, batch.x)
+        voxels = share * model.layer_energies(t, batch.energy).index_select(1, model.voxel_layer)
+        cuts = trainer._batch_cuts(voxels, batch.x)
+    bounds = np.cumsum((0, *model.geometry.layer_sizes))
+    n_low = 0
+    for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+        wanted = int((batch.x[:, a:b] > 0).sum())
+        assert 0 < wanted < 32 * (b - a)
+        assert int((voxels[:, a:b] >= cuts[i]).sum()) == wanted
+        # a sharp sigmoid (softness 0.01): in a layer with a voxel above the cut, voxels at half the cut keep
+        # nothing (a layer entirely below it is renormalised as a whole: a soft cut never empties a layer)
+        above = (voxels[:, a:b] >= cuts[i]).any(dim=1, keepdim=True)
+        low = (voxels[:, a:b] < 0.5 * cuts[i]) & above
+        n_low += int(low.sum())
+        assert float(cut_share[:, a:b][low].sum()) < 1e-6 * max(int(low.sum()), 1)
+    assert n_low > 0
+    filled = (cut_share @ model.membership) > 0
+    torch.testing.assert_close((cut_share @ model.membership)[filled], torch.ones(int(filled.sum())))
+    # and the generator still gets a gradient through it
+    trainer.train()
+    params = [p for opt in trainer.optimizers.values() for g in opt.param_groups for p in g["params"]]
+    before = [p.detach().clone() for p in params]
+    losses = trainer.training_step([data.batch(np.arange(i * 16, (i + 1) * 16)) for i in range(2)])
+    assert all(np.isfinite(v) for v in losses.values())
+    assert all(not torch.equal(p.detach(), b) for p, b in zip(params, before, strict=True))
+    plain = build_model("wgan", model.geometry, data=tiny_showers(32), config=TINY["wgan"][0], seed=0)
+    with pytest.raises(ConfigError, match='cut_in_training: needs model output "layers"'):
         WGANTrainer(plain, config, generator=torch_generator(0))

@@ -236,13 +236,9 @@ class WGAN(GenerativeModel):
         """Output ``"layers"``: noise and conditions → voxel shares ``(N, V)`` and standardised u-features."""
         out = self.net(torch.cat([z, cond], dim=1))
         logits, t = out[:, : self.geometry.n_voxels], out[:, self.geometry.n_voxels :]
-        # softmax within each layer; subtracting the layer's own maximum keeps every layer finite
-        peak = torch.stack(
-            [logits.masked_fill(self.voxel_layer != i, -torch.inf).amax(dim=1) for i in range(self.geometry.n_layers)],
-            dim=1,
-        )
-        weights = torch.exp(logits - peak.index_select(1, self.voxel_layer))
-        return self.shares(weights), t
+        # a softmax within each layer (the voxel axis holds the layers one after the other: Geometry.voxel_layer)
+        parts = logits.split(list(self.geometry.layer_sizes), dim=1)
+        return torch.cat([torch.softmax(part, dim=1) for part in parts], dim=1), t
 
     def decode(self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         if not self.factorised:
@@ -296,6 +292,11 @@ class WGANTrainerConfig:
         energy_critic_weight: weight of the energy critic in the generator loss.
         high_level_critic: the energy critic also sees each layer's centre and width along x and y (standardised),
             the high-level features of the CaloChallenge classifier (ours; needs output ``"layers"``).
+        cut_in_training: the critics see generated showers after a soft version of the sampling-time voxel cut
+            (ours; output ``"layers"``): per layer, the cut that leaves as many generated voxels as the real batch
+            has non-empty ones, applied as ``v · sigmoid((v − c) / (cut_softness · c))`` and renormalised to the
+            layer energy, so the shapes are judged as they will be sampled.
+        cut_softness: the relative width of that sigmoid.
     """
 
     lr_g: float = 1e-4
@@ -308,6 +309,8 @@ class WGANTrainerConfig:
     energy_critic_hidden: tuple[int, ...] = (64, 64)
     energy_critic_weight: float = 1.0
     high_level_critic: bool = False
+    cut_in_training: bool = False
+    cut_softness: float = 0.1
 
     def checks(self) -> Iterator[tuple[str, str]]:
         yield from iter_checks(
@@ -324,6 +327,7 @@ class WGANTrainerConfig:
                 "must be widths >= 1",
             ),
             (self.energy_critic_weight < 0, "energy_critic_weight", "must be >= 0"),
+            (not self.cut_softness > 0, "cut_softness", "must be > 0"),
         )
 
 
@@ -383,6 +387,8 @@ class WGANTrainer(FamilyTrainer):
         self.critics["voxel"] = VoxelCritic(n_inputs, pre.n_conditions, config.critic_hidden)
         if config.high_level_critic and not model.factorised:
             raise ConfigError('trainer.high_level_critic: needs model output "layers" (the shares give the moments)')
+        if config.cut_in_training and not model.factorised:
+            raise ConfigError('trainer.cut_in_training: needs model output "layers" (the other output has no cut)')
         extra = 4 * geometry.n_layers if config.high_level_critic else 0
         self.critics["energy"] = EnergyCritic(geometry, pre, config.energy_critic_hidden, extra)
         self.critics.to(self.device)
@@ -419,16 +425,46 @@ class WGANTrainer(FamilyTrainer):
         return torch.cat([t, self.wgan.moments(share)], dim=1) if self.config.high_level_critic else t
 
     def _fake_views(
-        self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor
+        self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor, real_x: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """What the voxel and the energy critic see of generated showers (differentiable in the generator)."""
+        """What the voxel and the energy critic see of generated showers (differentiable in the generator);
+        ``real_x``: the real batch, whose number of non-empty voxels sets the soft cut (``cut_in_training``)."""
         energy_critic = self.critics["energy"]
         assert isinstance(energy_critic, EnergyCritic)
         if not self.wgan.factorised:
             fake = self.wgan.decode(z, energy, cond)
             return fake, energy_critic.features(fake, energy)
         share, t = self.wgan.parts(z, cond)
+        if self.config.cut_in_training:
+            share = self._soft_cut(share, t, energy, real_x)
         return torch.cat([self._share_view(share), t], dim=1), self._energy_view(share, t)
+
+    def _soft_cut(
+        self, share: torch.Tensor, t: torch.Tensor, energy: torch.Tensor, real_x: torch.Tensor
+    ) -> torch.Tensor:
+        """Shares after the batch-matched soft cut (see ``cut_in_training``), renormalised within each layer."""
+        model = self.wgan
+        voxels = share * model.layer_energies(t, energy).index_select(1, model.voxel_layer)
+        cut = self._batch_cuts(voxels.detach(), real_x).index_select(0, model.voxel_layer)
+        soft = voxels * torch.sigmoid((voxels - cut) / (self.config.cut_softness * cut))
+        return model.shares(soft)
+
+    def _batch_cuts(self, voxels: torch.Tensor, real_x: torch.Tensor) -> torch.Tensor:
+        """Per layer ``(L,)``: the generated value (MeV) above which the batch's generated voxels are as many as
+        the real batch's non-empty voxels."""
+        sizes = list(self.wgan.geometry.layer_sizes)
+        cuts = []
+        for fake, real in zip(voxels.split(sizes, dim=1), real_x.split(sizes, dim=1), strict=True):
+            values = fake.flatten()
+            wanted = int((real > 0).sum())
+            if wanted <= 0:
+                cut = 2.0 * values.max()
+            elif wanted >= values.numel():
+                cut = values.min()
+            else:  # the wanted-th largest value
+                cut = torch.kthvalue(values, values.numel() - wanted + 1).values
+            cuts.append(cut.clamp_min(1e-12))
+        return torch.stack(cuts)
 
     def training_step(self, batches: list[Batch]) -> dict[str, float]:
         voxel, energy_critic = self.critics["voxel"], self.critics["energy"]
@@ -437,7 +473,7 @@ class WGANTrainer(FamilyTrainer):
         for batch in batches:
             with torch.no_grad():
                 real, f_real = self._real_views(batch)
-                fake, f_fake = self._fake_views(self.noise(len(batch)), batch.energy, batch.cond)
+                fake, f_fake = self._fake_views(self.noise(len(batch)), batch.energy, batch.cond, batch.x)
             distance = voxel(real, batch.cond).mean() - voxel(fake, batch.cond).mean()
             distance_e = energy_critic(f_real, batch.cond).mean() - energy_critic(f_fake, batch.cond).mean()
             penalty = self._penalty(voxel, real, fake, batch.cond)
@@ -454,7 +490,7 @@ class WGANTrainer(FamilyTrainer):
             n = len(last)
             perm = torch.randperm(n, generator=self.generator, device=self.generator.device).to(self.device)
             energy, cond = last.energy[perm], last.cond[perm]
-            fake, f_fake = self._fake_views(self.noise(n), energy, cond)
+            fake, f_fake = self._fake_views(self.noise(n), energy, cond, last.x)
             score = voxel(fake, cond).mean()
             score_e = energy_critic(f_fake, cond).mean()
             loss_g = -(score + self.config.energy_critic_weight * score_e)
