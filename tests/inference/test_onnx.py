@@ -180,4 +180,3 @@ def test_factorised_wgan_exports_with_its_cut(exports: Callable[[str], Exported]
     c = FastSim.from_onnx(int8.SerializeToString(), threads=1).sample(energy, seed=3)
     assert np.isfinite(c.showers).all()
     assert (c.showers >= 0).all()
-
