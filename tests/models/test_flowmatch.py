@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +22,7 @@ from tests.models.tiny import TINY, tiny_file, tiny_geometry, tiny_showers, tiny
 CFG = TINY["flowmatch"][0]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # tiny tensors: more intra-op threads only add synchronisation, which stalls on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(n: int = 64, seed: int = 0, **config: object) -> FlowMatch:

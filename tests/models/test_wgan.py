@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import torch
 
 from caloforge.exceptions import ConfigError
 from caloforge.models import build_model, load_model, save_model
+from caloforge.models.calibration import matching_cuts
 from caloforge.models.seeding import torch_generator
 from caloforge.models.wgan import WGAN, WGANTrainer
 from caloforge.training.data import DeviceData
@@ -20,12 +20,7 @@ from tests.models.tiny import TINY, tiny_showers
 CFG = {**TINY["wgan"][0], "output": "layers"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(n: int = 64, seed: int = 0, **config: object) -> WGAN:
@@ -33,6 +28,18 @@ def _model(n: int = 64, seed: int = 0, **config: object) -> WGAN:
     model = build_model("wgan", data.geometry, data=data, config={**CFG, **config}, seed=0)
     assert isinstance(model, WGAN)
     return model
+
+
+def _step_moves_every_parameter(trainer: WGANTrainer) -> dict[str, float]:
+    """One training step on two batches of 16 toy showers; every generator and critic parameter must move."""
+    data = DeviceData.build(tiny_showers(32, seed=1), trainer.model.preprocessing, torch.device("cpu"))
+    params = [p for opt in trainer.optimizers.values() for g in opt.param_groups for p in g["params"]]
+    before = [p.detach().clone() for p in params]
+    losses = trainer.training_step([data.batch(np.arange(i * 16, (i + 1) * 16)) for i in range(2)])
+    assert all(np.isfinite(v) for v in losses.values())
+    for p, b in zip(params, before, strict=True):
+        assert not torch.equal(p.detach(), b), f"parameter {tuple(p.shape)} never got a gradient"
+    return losses
 
 
 def test_config_checks() -> None:
@@ -88,13 +95,7 @@ def test_trainer_moves_every_parameter_and_is_deterministic() -> None:
             torch.manual_seed(0)  # the critics' initial weights (the training loop seeds them the same way)
             trainer = cls(model, cls.config_from_dict(TINY["wgan"][1]), generator=torch_generator(0))
         trainer.train()
-        data = DeviceData.build(tiny_showers(32, seed=1), model.preprocessing, torch.device("cpu"))
-        params = [p for opt in trainer.optimizers.values() for g in opt.param_groups for p in g["params"]]
-        before = [p.detach().clone() for p in params]
-        losses = trainer.training_step([data.batch(np.arange(i * 16, (i + 1) * 16)) for i in range(2)])
-        assert all(np.isfinite(v) for v in losses.values())
-        for p, b in zip(params, before, strict=True):
-            assert not torch.equal(p.detach(), b), f"parameter {tuple(p.shape)} never got a gradient"
+        losses = _step_moves_every_parameter(trainer)
         # the voxel critic sees the shares and the u-features: V + L inputs besides the condition
         assert trainer.critics["voxel"].net[0].in_features == 40 + 3 + model.preprocessing.n_conditions
         return losses, model.state_dict()
@@ -166,12 +167,7 @@ def test_high_level_critic_sees_the_moments() -> None:
     trainer = WGANTrainer(model, config, generator=torch_generator(0))
     trainer.train()
     assert trainer.critics["energy"].net[0].in_features == 3 + 4 * 3 + model.preprocessing.n_conditions
-    data = DeviceData.build(tiny_showers(32, seed=1), model.preprocessing, torch.device("cpu"))
-    params = [p for opt in trainer.optimizers.values() for g in opt.param_groups for p in g["params"]]
-    before = [p.detach().clone() for p in params]
-    losses = trainer.training_step([data.batch(np.arange(i * 16, (i + 1) * 16)) for i in range(2)])
-    assert all(np.isfinite(v) for v in losses.values())
-    assert all(not torch.equal(p.detach(), b) for p, b in zip(params, before, strict=True))
+    _step_moves_every_parameter(trainer)
     plain = build_model("wgan", model.geometry, data=tiny_showers(32), config=TINY["wgan"][0], seed=0)
     with pytest.raises(ConfigError, match='high_level_critic: needs model output "layers"'):
         WGANTrainer(plain, config, generator=torch_generator(0))
@@ -192,7 +188,7 @@ def test_soft_cut_in_training_keeps_as_many_voxels_as_the_real_batch() -> None:
         share = torch.cat([torch.softmax(part, dim=1) for part in logits.split(sizes, dim=1)], dim=1)
         cut_share = trainer._soft_cut(share, t, batch.energy, batch.x)
         voxels = share * model.layer_energies(t, batch.energy).index_select(1, model.voxel_layer)
-        cuts = trainer._batch_cuts(voxels, batch.x)
+        cuts = matching_cuts(voxels, batch.x, sizes, 0.0, 1e-12)  # the cut _soft_cut applies
     bounds = np.cumsum((0, *model.geometry.layer_sizes))
     n_low = 0
     for i, (a, b) in enumerate(itertools.pairwise(bounds)):
@@ -210,11 +206,7 @@ def test_soft_cut_in_training_keeps_as_many_voxels_as_the_real_batch() -> None:
     torch.testing.assert_close((cut_share @ model.membership)[filled], torch.ones(int(filled.sum())))
     # and the generator still gets a gradient through it
     trainer.train()
-    params = [p for opt in trainer.optimizers.values() for g in opt.param_groups for p in g["params"]]
-    before = [p.detach().clone() for p in params]
-    losses = trainer.training_step([data.batch(np.arange(i * 16, (i + 1) * 16)) for i in range(2)])
-    assert all(np.isfinite(v) for v in losses.values())
-    assert all(not torch.equal(p.detach(), b) for p, b in zip(params, before, strict=True))
+    _step_moves_every_parameter(trainer)
     plain = build_model("wgan", model.geometry, data=tiny_showers(32), config=TINY["wgan"][0], seed=0)
     with pytest.raises(ConfigError, match='cut_in_training: needs model output "layers"'):
         WGANTrainer(plain, config, generator=torch_generator(0))

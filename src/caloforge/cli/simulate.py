@@ -51,6 +51,7 @@ def simulate(
     from caloforge.detsim import simulate as run
     from caloforge.exceptions import SimulationError
     from caloforge.geometry import resolve_geometry
+    from caloforge.io.files import partial_path
 
     if n <= 0:
         raise SimulationError(f"--n must be a positive number of showers, got {n}")
@@ -75,7 +76,7 @@ def simulate(
         "hits": hits,
         "chunk_size": chunk_size,
     }
-    finished = resume and output.exists() and not output.with_name(output.name + ".partial").exists()
+    finished = resume and output.exists() and not partial_path(output).exists()  # produce() then checks it
     try:
         path = run(g, particle, spec, n, **kwargs) if quiet else _with_progress(run, g, particle, spec, n, kwargs)  # type: ignore[arg-type]
     except KeyboardInterrupt:

@@ -8,7 +8,6 @@ as the data's non-empty voxels; a family applies the cut when it samples and kee
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +17,8 @@ from caloforge.exceptions import ModelError
 from caloforge.models.seeding import torch_generator
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from caloforge.io import ShowerSet
     from caloforge.models.base import GenerativeModel
 
@@ -30,17 +31,18 @@ CALIBRATION_VALUES = 20_000_000
 
 def calibration_inputs(
     model: GenerativeModel, data: ShowerSet, seed: int
-) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """What a calibration generates from: the first showers of ``data`` and noise from ``seed``.
 
     Returns:
-        ``(showers (n, V) MeV, energy (n,), cond (n, C), z (n, latent_dim))``, the tensors on the model's device
-        and in its dtype; ``n`` is at most :data:`CALIBRATION_SHOWERS` (and :data:`CALIBRATION_VALUES` values).
+        ``(showers (n, V) MeV on the CPU, energy (n,), cond (n, C), z (n, latent_dim))``, the last three on the
+        model's device and in its dtype; ``n`` is at most :data:`CALIBRATION_SHOWERS` (and
+        :data:`CALIBRATION_VALUES` values).
     """
     n = min(len(data), CALIBRATION_SHOWERS, max(1, CALIBRATION_VALUES // model.geometry.n_voxels))
     if n == 0:
         raise ModelError(f"{model.family}: calibrate needs at least one shower")
-    showers = np.asarray(data.showers[:n], dtype=np.float32)
+    showers = torch.from_numpy(np.asarray(data.showers[:n], dtype=np.float32))
     param = next(model.parameters())
     device, dtype = param.device, param.dtype
     energy = torch.from_numpy(np.asarray(data.energy[:n], dtype=np.float32)).to(device=device, dtype=dtype)
@@ -56,30 +58,31 @@ def calibration_inputs(
 
 
 def matching_cuts(
-    generated: np.ndarray, showers: np.ndarray, layer_sizes: tuple[int, ...] | list[int], threshold: float, floor: float
-) -> tuple[float, ...]:
-    """Per layer, the cut (MeV) that leaves as many generated voxels as ``showers`` has non-empty ones.
+    generated: torch.Tensor, showers: torch.Tensor, layer_sizes: Sequence[int], threshold: float, floor: float
+) -> torch.Tensor:
+    """Per layer ``(L,)``, the cut (MeV) that leaves as many generated voxels as ``showers`` has non-empty ones.
 
     Args:
         generated: generated voxel energies ``(n, V)`` MeV before any cut, for the conditions of ``showers``.
-        showers: the data ``(n, V)`` MeV; a voxel counts as non-empty above ``threshold``.
+        showers: the data ``(n', V)``; a voxel counts as non-empty above ``threshold``.
         layer_sizes: voxels per readout layer, in the order of the voxel axis.
-        threshold: the geometry's readout threshold, MeV.
+        threshold: the data's readout threshold.
         floor: the smallest cut to return (a family's own lower bound, e.g. its dequantisation level).
 
     The generated value ranked ``wanted``-th from the top is kept: the cut sits just at it. A layer the data
-    leave empty gets a cut above every generated value.
+    leave empty gets a cut above every generated value; a layer the data fill completely gets ``floor``.
+    Training uses it on every batch (the WGAN's ``cut_in_training``), so it stays in torch, on the data's device.
     """
-    bounds = np.cumsum([0, *layer_sizes])
+    sizes = list(layer_sizes)
     cuts = []
-    for lo, hi in itertools.pairwise(bounds):
-        wanted = int((showers[:, lo:hi] > threshold).sum())
-        values = generated[:, lo:hi].ravel()
+    for fake, real in zip(generated.split(sizes, dim=1), showers.split(sizes, dim=1), strict=True):
+        values = fake.reshape(-1)
+        wanted = int((real > threshold).sum())
         if wanted <= 0:
-            cut = float(values.max(initial=0.0)) * 2.0 + max(floor, 1e-30)
-        elif wanted >= values.size:
-            cut = floor
+            cut = 2.0 * values.max() + max(floor, 1e-30)
+        elif wanted >= values.numel():
+            cut = values.new_tensor(floor)
         else:
-            cut = float(np.partition(values, values.size - wanted)[values.size - wanted])
-        cuts.append(max(cut, floor))
-    return tuple(cuts)
+            cut = torch.kthvalue(values, values.numel() - wanted + 1).values
+        cuts.append(cut.clamp_min(floor))
+    return torch.stack(cuts)

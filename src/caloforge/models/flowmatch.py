@@ -582,9 +582,10 @@ class FlowMatch(GenerativeModel):
                 self._deposits(self.sample_features(zc, ec, cc)[2])
                 for zc, ec, cc in zip(z.split(chunk), energy.split(chunk), cond.split(chunk), strict=True)
             ]
-        q = torch.cat(parts).cpu().numpy()
-        cuts = matching_cuts(q, showers, self.geometry.layer_sizes, float(self.geometry.threshold), self.noise_level)
-        self.config = replace(self.config, voxel_cut=cuts)
+        cuts = matching_cuts(
+            torch.cat(parts).cpu(), showers, self.geometry.layer_sizes, float(self.geometry.threshold), self.noise_level
+        )
+        self.config = replace(self.config, voxel_cut=tuple(cuts.tolist()))
 
     def sample_features(
         self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor

@@ -243,15 +243,21 @@ class WGAN(GenerativeModel):
     def decode(self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         if not self.factorised:
             return torch.relu(self.net(torch.cat([z, cond], dim=1)))
+        return self._voxels(z, energy, cond, self.config.voxel_cut) / self.preprocessing.normaliser(energy)
+
+    def _voxels(
+        self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor, voxel_cut: tuple[float, ...] | None
+    ) -> torch.Tensor:
+        """Output ``"layers"``: voxel energies ``(N, V)`` MeV, after the per-layer ``voxel_cut`` if given."""
         share, t = self.parts(z, cond)
         layer = self.layer_energies(t, energy)
         voxels = share * layer.index_select(1, self.voxel_layer)
-        if self.config.voxel_cut is not None:
-            cut = torch.tensor(self.config.voxel_cut, dtype=voxels.dtype, device=voxels.device)
-            kept = voxels * (voxels >= cut.index_select(0, self.voxel_layer)).to(voxels.dtype)
-            # the cut energy goes back to the layer's remaining voxels: the layer energies stay as generated
-            voxels = kept * (layer / (kept @ self.membership).clamp_min(1e-30)).index_select(1, self.voxel_layer)
-        return voxels / self.preprocessing.normaliser(energy)
+        if voxel_cut is None:
+            return voxels
+        cut = torch.tensor(voxel_cut, dtype=voxels.dtype, device=voxels.device)
+        kept = voxels * (voxels >= cut.index_select(0, self.voxel_layer)).to(voxels.dtype)
+        # the cut energy goes back to the layer's remaining voxels: the layer energies stay as generated
+        return kept * (layer / (kept @ self.membership).clamp_min(1e-30)).index_select(1, self.voxel_layer)
 
     def calibrate(self, data: ShowerSet, seed: int) -> None:
         """Output ``"layers"``: set ``voxel_cut`` so that generated showers have, per layer, as many non-empty
@@ -260,15 +266,10 @@ class WGAN(GenerativeModel):
         if not self.factorised:
             return
         showers, energy, cond, z = calibration_inputs(self, data, seed)
-        uncut = replace(self.config, voxel_cut=None)
-        kept, self.config = self.config, uncut
-        try:
-            with torch.no_grad():
-                generated = self.preprocessing.to_mev(self.decode(z, energy, cond), energy).cpu().numpy()
-        finally:
-            self.config = kept
+        with torch.no_grad():
+            generated = self._voxels(z, energy, cond, None).cpu()
         cuts = matching_cuts(generated, showers, self.geometry.layer_sizes, float(self.geometry.threshold), 0.0)
-        self.config = replace(self.config, voxel_cut=cuts)
+        self.config = replace(self.config, voxel_cut=tuple(cuts.tolist()))
 
 
 _FIT_MAX_SHOWERS = 50_000
@@ -381,14 +382,14 @@ class WGANTrainer(FamilyTrainer):
     def __init__(self, model: GenerativeModel, config: WGANTrainerConfig, **kwargs: Any) -> None:
         super().__init__(model, config, **kwargs)
         assert isinstance(model, WGAN)
-        self.wgan = model
-        pre, geometry = model.preprocessing, model.geometry
-        n_inputs = geometry.n_voxels + (geometry.n_layers if model.factorised else 0)
-        self.critics["voxel"] = VoxelCritic(n_inputs, pre.n_conditions, config.critic_hidden)
         if config.high_level_critic and not model.factorised:
             raise ConfigError('trainer.high_level_critic: needs model output "layers" (the shares give the moments)')
         if config.cut_in_training and not model.factorised:
             raise ConfigError('trainer.cut_in_training: needs model output "layers" (the other output has no cut)')
+        self.wgan = model
+        pre, geometry = model.preprocessing, model.geometry
+        n_inputs = geometry.n_voxels + (geometry.n_layers if model.factorised else 0)
+        self.critics["voxel"] = VoxelCritic(n_inputs, pre.n_conditions, config.critic_hidden)
         extra = 4 * geometry.n_layers if config.high_level_critic else 0
         self.critics["energy"] = EnergyCritic(geometry, pre, config.energy_critic_hidden, extra)
         self.critics.to(self.device)
@@ -445,26 +446,11 @@ class WGANTrainer(FamilyTrainer):
         """Shares after the batch-matched soft cut (see ``cut_in_training``), renormalised within each layer."""
         model = self.wgan
         voxels = share * model.layer_energies(t, energy).index_select(1, model.voxel_layer)
-        cut = self._batch_cuts(voxels.detach(), real_x).index_select(0, model.voxel_layer)
+        # the batch's own cut: the real batch's non-empty voxels (network units: any value > 0) counted per layer
+        cuts = matching_cuts(voxels.detach(), real_x, model.geometry.layer_sizes, 0.0, 1e-12)
+        cut = cuts.index_select(0, model.voxel_layer)
         soft = voxels * torch.sigmoid((voxels - cut) / (self.config.cut_softness * cut))
         return model.shares(soft)
-
-    def _batch_cuts(self, voxels: torch.Tensor, real_x: torch.Tensor) -> torch.Tensor:
-        """Per layer ``(L,)``: the generated value (MeV) above which the batch's generated voxels are as many as
-        the real batch's non-empty voxels."""
-        sizes = list(self.wgan.geometry.layer_sizes)
-        cuts = []
-        for fake, real in zip(voxels.split(sizes, dim=1), real_x.split(sizes, dim=1), strict=True):
-            values = fake.flatten()
-            wanted = int((real > 0).sum())
-            if wanted <= 0:
-                cut = 2.0 * values.max()
-            elif wanted >= values.numel():
-                cut = values.min()
-            else:  # the wanted-th largest value
-                cut = torch.kthvalue(values, values.numel() - wanted + 1).values
-            cuts.append(cut.clamp_min(1e-12))
-        return torch.stack(cuts)
 
     def training_step(self, batches: list[Batch]) -> dict[str, float]:
         voxel, energy_critic = self.critics["voxel"], self.critics["energy"]
