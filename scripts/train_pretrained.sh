@@ -22,7 +22,9 @@
 # Environment: RUNS (default runs), EPOCHS (teacher epochs, default 30), FLOWMATCH (default 1), DISTIL (default
 # 0), STUDENT_EPOCHS (default 12), WGAN (default 0), WGAN_EPOCHS (default 120), DEST, THREADS (CPU threads
 # for training, default 1: faster than 2 on a busy machine), CALOFORGE (default caloforge), PYTHON (default
-# python), CLASSIFIER (evaluation preset, default "default").
+# python), CLASSIFIER (evaluation preset, default "default"), TRAIN_DESC / HELDOUT_DESC (how the model cards describe
+# the two samples, e.g. the simulation command; default: the file names), SPEED_NOTE (appended to the card's speed
+# note, e.g. "busy machine").
 set -euo pipefail
 
 if [ $# -ne 3 ]; then
@@ -54,6 +56,9 @@ THREADS=${THREADS:-1}
 CALOFORGE=${CALOFORGE:-caloforge}
 PYTHON=${PYTHON:-python}
 CLASSIFIER=${CLASSIFIER:-default}
+TRAIN_DESC=${TRAIN_DESC:-$train}
+HELDOUT_DESC=${HELDOUT_DESC:-$heldout}
+SPEED_NOTE=${SPEED_NOTE:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
 name=calogan-$key
 teacher=$RUNS/$name
@@ -100,16 +105,17 @@ evaluate_and_package() {  # evaluate_and_package RUN PRETRAINED-NAME SUMMARY
     [ -f "$run/report/metrics.json" ] || "$CALOFORGE" evaluate --reference "$heldout" --generated "$run/gen.h5" \
         --label "$pretrained" --train "$train" --classifier-preset "$CLASSIFIER" --timing "$ms" --seed 1 \
         -o "$run/report" --classifier-threads 1 -q
-    "$PYTHON" - "$run/card-extra.json" "$summary" "$train" "$heldout" "$ms" <<'EOF'
+    "$PYTHON" - "$run/card-extra.json" "$summary" "$train" "$heldout" "$ms" "$TRAIN_DESC" "$HELDOUT_DESC" \
+        "$SPEED_NOTE" <<'EOF'
 import json, sys
-out, summary, train, heldout, ms = sys.argv[1:]
+out, summary, train, heldout, ms, train_desc, heldout_desc, speed_note = sys.argv[1:]
 from caloforge.io import count
+note = "FastSim torch backend, wall clock, best of 3" + (f", {speed_note}" if speed_note else "")
 json.dump({
     "summary": summary,
-    "training_sample": {"description": train, "n_showers": count(train)},
-    "heldout_sample": {"description": heldout, "n_showers": count(heldout)},
-    "speed": {"ms_per_shower": float(ms), "batch": 10000, "threads": 1, "energy_GeV": 50,
-              "note": "FastSim torch backend, wall clock, best of 3"},
+    "training_sample": {"description": train_desc, "n_showers": count(train)},
+    "heldout_sample": {"description": heldout_desc, "n_showers": count(heldout)},
+    "speed": {"ms_per_shower": float(ms), "batch": 10000, "threads": 1, "energy_GeV": 50, "note": note},
 }, open(out, "w"), indent=2)
 EOF
     "$CALOFORGE" models package "$run" --name "$pretrained" --metrics "$run/report/metrics.json" \

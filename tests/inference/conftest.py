@@ -62,8 +62,8 @@ def conditioned_showers(n: int = 60, seed: int = 0) -> ShowerSet:
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Callable[[str], Exported]:
     """``exports(name)``: a family's tiny model (or ``"conditioned"``: a WGAN on the mesh that takes a particle
-    and θ; ``"wgan-layers"``: the factorised WGAN with calibrated cuts), saved and exported to float32 ONNX, made
-    once per test run."""
+    and θ; ``"wgan-layers"``: the factorised WGAN with both noises and calibrated cuts), saved and exported to
+    float32 ONNX, made once per test run."""
     base = tmp_path_factory.getbasetemp()
     shared = (base.parent if worker_id != "master" else base) / "caloforge-onnx-exports"
     shared.mkdir(exist_ok=True)
@@ -78,9 +78,9 @@ def exports(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Callabl
                     if name == "conditioned":
                         data = conditioned_showers()
                         model = build_model("wgan", data.geometry, data=data, config=TINY["wgan"][0], seed=1)
-                    elif name == "wgan-layers":  # the factorised WGAN, calibrated: its voxel cut is in the graph
+                    elif name == "wgan-layers":  # the factorised WGAN: its Gumbel noise and voxel cut in the graph
                         data = tiny_showers(40)
-                        config = {**TINY["wgan"][0], "output": "layers"}
+                        config = {**TINY["wgan"][0], "output": "layers", "placement_noise": True, "energy_noise": True}
                         model = build_model("wgan", data.geometry, data=data, config=config, seed=0)
                         model.calibrate(data, seed=1)
                     else:

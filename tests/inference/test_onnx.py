@@ -164,9 +164,11 @@ def test_onnx_file_errors(exports: Callable[[str], Exported], tmp_path: Path) ->
 
 
 @onnx_group("wgan-layers")
-def test_factorised_wgan_exports_with_its_cut(exports: Callable[[str], Exported]) -> None:
+def test_factorised_wgan_exports_with_its_noise_and_cut(exports: Callable[[str], Exported]) -> None:
     ex = exports("wgan-layers")
     assert ex.model.config.voxel_cut is not None
+    assert ex.model.config.placement_noise  # Gumbel noise from erf of the latent noise, in the graph
+    assert ex.model.config.energy_noise
     energy = np.geomspace(2e3, 9e4, 29)
     a = FastSim.load(ex.folder, threads=1).sample(energy, seed=3)
     b = FastSim.load(ex.onnx, threads=1).sample(energy, seed=3)

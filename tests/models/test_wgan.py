@@ -13,7 +13,7 @@ from caloforge.exceptions import ConfigError
 from caloforge.models import build_model, load_model, save_model
 from caloforge.models.calibration import matching_cuts
 from caloforge.models.seeding import torch_generator
-from caloforge.models.wgan import WGAN, WGANTrainer
+from caloforge.models.wgan import WGAN, WGANTrainer, _gumbel
 from caloforge.training.data import DeviceData
 from tests.models.tiny import TINY, tiny_showers
 
@@ -51,6 +51,12 @@ def test_config_checks() -> None:
         _model(voxel_cut=[0.1, -1.0, 0.1])
     with pytest.raises(ConfigError, match="voxel_cut: needs one cut per layer"):
         _model(voxel_cut=[0.1])
+    with pytest.raises(ConfigError, match='placement_noise: needs output "layers"'):
+        _model(output="voxels", placement_noise=True)
+    with pytest.raises(ConfigError, match='energy_noise: needs output "layers"'):
+        _model(output="voxels", energy_noise=True)
+    with pytest.raises(ConfigError, match='radial_moments: needs output "layers"'):
+        _model(output="voxels", radial_moments=True)
 
 
 def test_u_features_standardise_and_invert() -> None:
@@ -161,6 +167,28 @@ def test_moments_are_the_layers_centres_and_widths() -> None:
     np.testing.assert_allclose(moments.mean(dim=0).numpy(), 0.0, atol=1e-3)
 
 
+def test_radial_moments_are_the_layers_mean_radius_and_radial_width() -> None:
+    model = _model(radial_moments=True)
+    assert model.n_moments == 6 * 3
+    geometry = model.geometry
+    r = geometry.voxel_r()
+    bounds = np.cumsum((0, *geometry.layer_sizes))
+    share = torch.zeros(1, geometry.n_voxels)
+    for a in bounds[:-1]:
+        share[0, a : a + 2] = 0.5  # two cells: mean radius between theirs, radial width half their difference
+    raw = model._raw_moments(share).reshape(3, 6)
+    for i, a in enumerate(bounds[:-1]):
+        np.testing.assert_allclose(raw[i, 4:].numpy(), [(r[a] + r[a + 1]) / 2, abs(r[a] - r[a + 1]) / 2], atol=2e-3)
+    plain = _model()
+    torch.testing.assert_close(raw[:, :4], plain._raw_moments(share).reshape(3, 4))
+    trainer = WGANTrainer(
+        model,
+        WGANTrainer.config_from_dict({**TINY["wgan"][1], "high_level_critic": True}),
+        generator=torch_generator(0),
+    )
+    assert trainer.critics["energy"].net[0].in_features == 3 + 18 + model.preprocessing.n_conditions
+
+
 def test_high_level_critic_sees_the_moments() -> None:
     model = _model()
     config = WGANTrainer.config_from_dict({**TINY["wgan"][1], "high_level_critic": True})
@@ -210,3 +238,62 @@ def test_soft_cut_in_training_keeps_as_many_voxels_as_the_real_batch() -> None:
     plain = build_model("wgan", model.geometry, data=tiny_showers(32), config=TINY["wgan"][0], seed=0)
     with pytest.raises(ConfigError, match='cut_in_training: needs model output "layers"'):
         WGANTrainer(plain, config, generator=torch_generator(0))
+
+
+def test_gumbel_noise_from_normal_noise() -> None:
+    g = _gumbel(torch.randn(400_000, generator=torch_generator(6), dtype=torch.float32))
+    # the standard Gumbel distribution: mean = Euler-Mascheroni constant, standard deviation pi / sqrt(6)
+    assert float(g.mean()) == pytest.approx(0.5772, abs=0.01)
+    assert float(g.std()) == pytest.approx(np.pi / np.sqrt(6), abs=0.01)
+    assert torch.isfinite(_gumbel(torch.tensor([-40.0, 0.0, 40.0]))).all()  # clipped: finite at any noise
+
+
+def test_placement_noise_draws_the_shares_from_the_latent_noise() -> None:
+    model = _model(placement_noise=True).eval()
+    plain = _model()
+    assert model.latent_dim == plain.latent_dim + model.geometry.n_voxels
+    n = 200
+    z = torch.randn(n, model.latent_dim, generator=torch_generator(4))
+    energy = torch.full((n,), 20_000.0)
+    cond = model.preprocessing.condition(energy)
+    with torch.no_grad():
+        share, t = model.parts(z, cond)
+        # the same network noise, another Gumbel draw: the layer energies stay, the shares move
+        other = torch.cat([z[:, : model.config.latent_dim], torch.randn(n, 40, generator=torch_generator(5))], 1)
+        share2, t2 = model.parts(other, cond)
+    assert t.shape == (n, 3)
+    torch.testing.assert_close(t2, t)
+    torch.testing.assert_close(share @ model.membership, torch.ones(n, 3))
+    assert (share - share2).abs().max() > 0.01
+    # one network noise for every shower, only the Gumbel draws differ: the layer-0 peak moves between showers
+    same = torch.cat([z[:1, : model.config.latent_dim].expand(n, -1), z[:, model.config.latent_dim :]], dim=1)
+    with torch.no_grad():
+        peaks = model.parts(same, cond)[0][:, : model.geometry.layer_sizes[0]].argmax(dim=1)
+    assert len(torch.unique(peaks)) > 3
+    trainer = WGANTrainer(model, WGANTrainer.config_from_dict(TINY["wgan"][1]), generator=torch_generator(0))
+    trainer.train()
+    _step_moves_every_parameter(trainer)  # the noise scales are network outputs: all weights get a gradient
+
+
+def test_energy_noise_draws_the_layer_energies_from_the_latent_noise() -> None:
+    model = _model(energy_noise=True).eval()
+    assert model.latent_dim == _model().latent_dim + 3
+    n = 300
+    z = torch.randn(n, model.latent_dim, generator=torch_generator(7))
+    # one network noise for every shower, only the last three (the u-features' noise) differ
+    same = torch.cat([z[:1, :-3].expand(n, -1), z[:, -3:]], dim=1)
+    cond = model.preprocessing.condition(torch.full((n,), 20_000.0))
+    with torch.no_grad():
+        share, t = model.parts(same, cond)
+    torch.testing.assert_close(share, share[:1].expand(n, -1))  # the shapes do not depend on that noise
+    # t = mu + softplus(rho) * eps: linear in eps with a positive slope, the same for every shower
+    eps = same[:, -3:]
+    for i in range(3):
+        slope = np.polyfit(eps[:, i].numpy(), t[:, i].numpy(), 1)[0]
+        assert slope > 0
+        np.testing.assert_allclose(t[:, i].numpy(), (t[0, i] + slope * (eps[:, i] - eps[0, i])).numpy(), atol=1e-4)
+    both = _model(placement_noise=True, energy_noise=True)
+    assert both.latent_dim == model.latent_dim + 40
+    trainer = WGANTrainer(both, WGANTrainer.config_from_dict(TINY["wgan"][1]), generator=torch_generator(0))
+    trainer.train()
+    _step_moves_every_parameter(trainer)

@@ -15,9 +15,11 @@ from caloforge.validation.binning import (
     breakdown_energy_bins,
     challenge_dataset,
     feature_binning,
+    histogram,
     response_energy_bins,
 )
 from caloforge.validation.evaluation import EvaluationConfig, Timing, evaluate
+from caloforge.validation.metrics import separation_power_from_counts
 from caloforge.validation.observables import FeatureSpec, feature_specs
 from caloforge.validation.response import fit_resolution, response_curve
 from caloforge.validation.toy import toy_showers
@@ -145,6 +147,18 @@ def test_binning_conventions():
     assert b.source == "data-driven"
     assert b.edges[0] < 0.02 < b.edges[-1]
     assert b.edges[-1] < 0.03
+    # a sharp response inside the challenge range (calogan: 0.9966 +- 0.0013) is binned on its own spread: a
+    # generated sample 10x too sharp is told apart, where one 0.01-wide challenge bin would hold both whole
+    calogan = get_preset("calogan")
+    spec_c = FeatureSpec("etot_over_einc", "etot_over_einc", "", "")
+    rng = np.random.default_rng(1)
+    ref, sharp = rng.normal(0.9966, 0.0013, 5000), rng.normal(0.9966, 0.00013, 5000)
+    b = feature_binning(spec_c, ref, calogan, 0.0)
+    assert b.source == "data-driven"
+    assert b.edges[-1] - b.edges[0] < 0.02
+    assert separation_power_from_counts(histogram(ref, b), histogram(sharp, b)) > 0.5
+    wide = feature_binning(spec_c, rng.normal(0.95, 0.05, 5000), calogan, 0.0)
+    assert (wide.edges[0], wide.edges[-1], wide.source) == (0.5, 1.5, "CaloChallenge")
 
 
 def test_energy_bins():

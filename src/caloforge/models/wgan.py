@@ -21,8 +21,11 @@ factorisation of the real showers — shares through ``log(1 + share/ε)`` so th
 u-features standardised on the training sample — so the response (``E_tot/E_inc`` is sharp to 0.1 % in a
 sampling calorimeter that scores every deposit) becomes one output the critics resolve. A softmax leaves no
 voxel exactly empty: :meth:`WGAN.calibrate` sets per-layer cuts that give the training sample's number of
-non-empty voxels, and the cut energy is given back to the layer's other voxels. ``output: "voxels"`` is the
-plain FastCaloGAN generator of ``calogan-eplus-wgan``.
+non-empty voxels, and the cut energy is given back to the layer's other voxels. ``placement_noise`` adds Gumbel
+noise to the share logits, ``softmax(l + s·G)`` with a per-voxel scale ``s`` the generator outputs (a
+Gumbel-softmax sample at ``s = 1``: Jang et al., arXiv:1611.01144; Maddison et al., arXiv:1611.00712), so that
+where the few deposits of a sparse layer land is drawn per shower instead of averaged by a smooth MLP.
+``output: "voxels"`` is the plain FastCaloGAN generator.
 """
 
 from __future__ import annotations
@@ -69,6 +72,16 @@ class WGANConfig:
         share_eps: ε of the ``log(1 + share/ε)`` the critics see of the shares (output ``"layers"``).
         voxel_cut: per readout layer, generated voxels below this many MeV are empty (output ``"layers"``; set
             by :meth:`WGAN.calibrate`; ``None``: no cut).
+        placement_noise: Gumbel noise on the share logits, ``softmax(l + s·G)`` with a per-voxel scale ``s ≥ 0``
+            the generator outputs (output ``"layers"``; see the module docstring). The noise comes from
+            ``n_voxels`` more standard normal latent values, so :attr:`WGAN.latent_dim` grows by ``n_voxels``.
+        energy_noise: the standardised u-features are ``μ + softplus(ρ)·ε`` with ``μ, ρ`` generator outputs and
+            ``ε`` ``n_layers`` more standard normal latent values (output ``"layers"``), so that the spread of the
+            layer energies at given ``z`` is a network output rather than something the critics must coax out of
+            the 50 latent values (an MLP GAN collapsed that spread: see docs/models.md).
+        radial_moments: the moments a high-level critic sees (:meth:`WGAN.moments`) also hold each layer's
+            energy-weighted mean radius and radial width (the CaloChallenge's EC_r and width_r; output
+            ``"layers"``).
     """
 
     latent_dim: int = 50
@@ -81,6 +94,9 @@ class WGANConfig:
     output: Literal["voxels", "layers"] = "voxels"
     share_eps: float = 1e-5
     voxel_cut: tuple[float, ...] | None = None
+    placement_noise: bool = False
+    energy_noise: bool = False
+    radial_moments: bool = False
 
     def checks(self) -> Iterator[tuple[str, str]]:
         yield from iter_checks(
@@ -100,6 +116,9 @@ class WGANConfig:
                 "must be finite energies >= 0 (MeV), one per layer",
             ),
             (self.voxel_cut is not None and self.output != "layers", "voxel_cut", 'needs output "layers"'),
+            (self.placement_noise and self.output != "layers", "placement_noise", 'needs output "layers"'),
+            (self.energy_noise and self.output != "layers", "energy_noise", 'needs output "layers"'),
+            (self.radial_moments and self.output != "layers", "radial_moments", 'needs output "layers"'),
         )
 
 
@@ -116,6 +135,10 @@ class WGAN(GenerativeModel):
         super().__init__(config, geometry, preprocessing)
         layers = config.output == "layers"
         n_out = geometry.n_voxels + (geometry.n_layers if layers else 0)
+        if config.placement_noise:
+            n_out += geometry.n_voxels  # the per-voxel scales of the Gumbel noise
+        if config.energy_noise:
+            n_out += geometry.n_layers  # the spreads of the u-features
         self.net = mlp(
             [config.latent_dim + preprocessing.n_conditions, *config.hidden, n_out], _ACTIVATIONS[config.activation]
         )
@@ -144,8 +167,10 @@ class WGAN(GenerativeModel):
         self.register_buffer("voxel_xy", xy, persistent=False)
         self.moment_shift: torch.Tensor
         self.moment_scale: torch.Tensor
-        self.register_buffer("moment_shift", torch.zeros(4 * geometry.n_layers))
-        self.register_buffer("moment_scale", torch.ones(4 * geometry.n_layers))
+        self.register_buffer("moment_shift", torch.zeros(self.n_moments))
+        self.register_buffer("moment_scale", torch.ones(self.n_moments))
+        self.voxel_r: torch.Tensor
+        self.register_buffer("voxel_r", torch.from_numpy(geometry.voxel_r().astype(np.float32)), persistent=False)
 
     @classmethod
     def fit_preprocessing(cls, data: ShowerSet, config: WGANConfig) -> Preprocessing:
@@ -164,7 +189,14 @@ class WGAN(GenerativeModel):
 
     @property
     def latent_dim(self) -> int:
-        return int(self.config.latent_dim)
+        """The noise width: ``config.latent_dim``, + ``n_voxels`` for the Gumbel noise of ``placement_noise``, +
+        ``n_layers`` for ``energy_noise``; the network sees the first ``config.latent_dim``."""
+        config, geometry = self.config, self.geometry
+        return (
+            int(config.latent_dim)
+            + (geometry.n_voxels if config.placement_noise else 0)
+            + (geometry.n_layers if config.energy_noise else 0)
+        )
 
     @property
     def factorised(self) -> bool:
@@ -206,19 +238,30 @@ class WGAN(GenerativeModel):
         raw = self._raw_u_features(layer.to(self.u_shift.dtype), energy.to(self.u_shift.dtype))
         return (raw - self.u_shift) / self.u_scale
 
+    @property
+    def n_moments(self) -> int:
+        """How many moments :meth:`moments` gives: 4 per layer (6 with ``radial_moments``)."""
+        return (6 if self.config.radial_moments else 4) * self.geometry.n_layers
+
     def _raw_moments(self, share: torch.Tensor) -> torch.Tensor:
-        """Shares ``(N, V)`` → per layer the centres and widths along x and y, mm ``(N, 4L)``: ``[c_x, c_y, w_x,
-        w_y]`` of layer 0, then layer 1, … (the high-level features of the CaloChallenge classifier)."""
+        """Shares ``(N, V)`` → per layer the centres and widths along x and y, mm ``(N, n_moments)``: ``[c_x, c_y,
+        w_x, w_y]`` (with ``radial_moments`` also ``c_r, w_r``) of layer 0, then layer 1, … (the high-level
+        features of the CaloChallenge classifier)."""
         x, y = self.voxel_xy[:, 0], self.voxel_xy[:, 1]
         c_x, c_y = (share * x) @ self.membership, (share * y) @ self.membership
         m_x, m_y = (share * x * x) @ self.membership, (share * y * y) @ self.membership
         # + 1e-6 mm²: a finite gradient where a layer is one cell wide (or empty)
         w_x = torch.sqrt((m_x - c_x * c_x).clamp_min(0.0) + 1e-6)
         w_y = torch.sqrt((m_y - c_y * c_y).clamp_min(0.0) + 1e-6)
-        return torch.stack([c_x, c_y, w_x, w_y], dim=2).flatten(1)
+        parts = [c_x, c_y, w_x, w_y]
+        if self.config.radial_moments:
+            r = self.voxel_r
+            c_r, m_r = (share * r) @ self.membership, (share * r * r) @ self.membership
+            parts += [c_r, torch.sqrt((m_r - c_r * c_r).clamp_min(0.0) + 1e-6)]
+        return torch.stack(parts, dim=2).flatten(1)
 
     def moments(self, share: torch.Tensor) -> torch.Tensor:
-        """Shares ``(N, V)`` → the standardised centres and widths ``(N, 4L)`` (see :meth:`_raw_moments`)."""
+        """Shares ``(N, V)`` → the standardised centres and widths ``(N, n_moments)`` (see :meth:`_raw_moments`)."""
         return (self._raw_moments(share) - self.moment_shift) / self.moment_scale
 
     def layer_energies(self, t: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
@@ -234,8 +277,18 @@ class WGAN(GenerativeModel):
 
     def parts(self, z: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Output ``"layers"``: noise and conditions → voxel shares ``(N, V)`` and standardised u-features."""
-        out = self.net(torch.cat([z, cond], dim=1))
-        logits, t = out[:, : self.geometry.n_voxels], out[:, self.geometry.n_voxels :]
+        config, n_voxels, n_layers = self.config, self.geometry.n_voxels, self.geometry.n_layers
+        n_latent = config.latent_dim
+        out = self.net(torch.cat([z[:, :n_latent], cond], dim=1))
+        logits, t = out[:, :n_voxels], out[:, n_voxels:]
+        if config.placement_noise:
+            # Gumbel-perturbed logits (Gumbel-softmax: Jang et al., arXiv:1611.01144; Maddison et al.,
+            # arXiv:1611.00712): at scale s = 1 the largest share falls on voxel i with probability softmax(l)_i
+            scale = nn.functional.softplus(t[:, :n_voxels])
+            logits = logits + scale * _gumbel(z[:, n_latent : n_latent + n_voxels])
+            t = t[:, n_voxels:]
+        if config.energy_noise:  # a Gaussian head: mean and spread of the u-features are network outputs
+            t = t[:, :n_layers] + nn.functional.softplus(t[:, n_layers:]) * z[:, z.shape[1] - n_layers :]
         # a softmax within each layer (the voxel axis holds the layers one after the other: Geometry.voxel_layer)
         parts = logits.split(list(self.geometry.layer_sizes), dim=1)
         return torch.cat([torch.softmax(part, dim=1) for part in parts], dim=1), t
@@ -273,6 +326,16 @@ class WGAN(GenerativeModel):
 
 
 _FIT_MAX_SHOWERS = 50_000
+_SQRT2 = float(np.sqrt(2.0))
+
+
+def _gumbel(z: torch.Tensor) -> torch.Tensor:
+    """Standard normal ``z`` → standard Gumbel noise ``−log(−log Φ(z))`` (``erf`` keeps it exportable to ONNX;
+    Φ is clipped to (1e-12, 1 − 6e-8), so float32 gives values in about (−3.3, 16.6))."""
+    u = (0.5 * (1.0 + torch.erf(z / _SQRT2))).clamp(1e-12, 1.0 - 6e-8)
+    return -torch.log(-torch.log(u))
+
+
 _U_EPS = 1e-6  # u-parameters are clipped to [ε, 1 − ε] before the logit (an empty last layer gives u = 1)
 
 
@@ -390,7 +453,7 @@ class WGANTrainer(FamilyTrainer):
         pre, geometry = model.preprocessing, model.geometry
         n_inputs = geometry.n_voxels + (geometry.n_layers if model.factorised else 0)
         self.critics["voxel"] = VoxelCritic(n_inputs, pre.n_conditions, config.critic_hidden)
-        extra = 4 * geometry.n_layers if config.high_level_critic else 0
+        extra = model.n_moments if config.high_level_critic else 0
         self.critics["energy"] = EnergyCritic(geometry, pre, config.energy_critic_hidden, extra)
         self.critics.to(self.device)
         betas = (config.beta1, config.beta2)

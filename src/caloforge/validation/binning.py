@@ -15,8 +15,9 @@ A geometry follows the challenge's conventions when its readout is that of a Cal
 CaloGAN, clic-ecal, user geometries, and features the challenge does not histogram (EC_r, widths in r, the
 CaloGAN and 3DGAN features) — the ranges are data-driven, from the **reference sample only** (so a generated
 sample cannot move its own binning): 100 bins over the reference's 0.5–99.5 % quantile range widened by 10 %
-(E_tot/E_inc keeps the challenge range when ≥ 99 % of the reference lies inside it; a sampling calorimeter's
-E_tot/E_inc near 0.02 does not). Entries outside the edges are left out of the histograms, as ``plt.hist`` does
+(E_tot/E_inc keeps the challenge range when ≥ 99 % of the reference lies inside it and its 0.1–99.9 % range
+spans at least 5 of the challenge's bins; a sampling calorimeter's E_tot/E_inc near 0.02 does not, nor does
+calogan's 0.9966 ± 0.0013, which one 0.01-wide bin would hold whole). Entries outside the edges are left out of the histograms, as ``plt.hist`` does
 in the challenge code.
 """
 
@@ -94,6 +95,9 @@ def _finite(values: ArrayLike) -> NDArray[np.float64]:
     return v[np.isfinite(v)]
 
 
+_MIN_RESPONSE_SPAN = 0.05  # E_tot/E_inc: five of the challenge's 0.01-wide bins
+
+
 def _linear(lo: float, hi: float, n_edges: int = 101) -> NDArray[np.float64]:
     if not hi > lo:
         lo, hi = lo - 0.5, lo + 0.5
@@ -125,7 +129,9 @@ def feature_binning(spec: FeatureSpec, reference: ArrayLike, geometry: Geometry,
     layer_id = geometry.layers[spec.layer].id if spec.layer is not None else None
     if family == "etot_over_einc":
         inside = np.mean((values >= 0.5) & (values <= 1.5)) if values.size else 1.0
-        if ds is not None or inside >= 0.99:
+        lo, hi = np.percentile(values, [0.1, 99.9]) if values.size else (0.5, 1.5)
+        # a response narrower than 5 challenge bins (0.05) would fall into one or two of them and hide its spread
+        if ds is not None or (inside >= 0.99 and hi - lo >= _MIN_RESPONSE_SPAN):
             return Binning(np.linspace(0.5, 1.5, 101), source="CaloChallenge")
         return Binning(_linear(*_quantile_range(values, 0.1, 99.9)))
     if family == "e_layer":
