@@ -270,9 +270,15 @@ class WGAN(GenerativeModel):
         u = torch.cat([torch.exp(raw[:, :1]), torch.sigmoid(raw[:, 1:])], dim=1)
         return u_to_layer_energies(u, energy, self.preprocessing.response)
 
+    def per_voxel(self, per_layer: torch.Tensor) -> torch.Tensor:
+        """Per-layer values ``(N, L)`` → each voxel's layer value ``(N, V)`` (the voxel axis holds the layers one
+        after the other; slices expanded and joined, cheaper than a gather, in ONNX too)."""
+        sizes = self.geometry.layer_sizes
+        return torch.cat([per_layer[:, i : i + 1].expand(-1, n) for i, n in enumerate(sizes)], dim=1)
+
     def shares(self, x: torch.Tensor) -> torch.Tensor:
         """Voxel values ``(N, V)`` → each voxel's share of its layer ``(N, V)`` (0 in an empty layer)."""
-        total = (x @ self.membership).index_select(1, self.voxel_layer)
+        total = self.per_voxel(x @ self.membership)
         return x / total.clamp_min(1e-30)
 
     def parts(self, z: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -284,11 +290,11 @@ class WGAN(GenerativeModel):
         if config.placement_noise:
             # Gumbel-perturbed logits (Gumbel-softmax: Jang et al., arXiv:1611.01144; Maddison et al.,
             # arXiv:1611.00712): at scale s = 1 the largest share falls on voxel i with probability softmax(l)_i
-            scale = nn.functional.softplus(t[:, :n_voxels])
+            scale = _softplus(t[:, :n_voxels])
             logits = logits + scale * _gumbel(z[:, n_latent : n_latent + n_voxels])
             t = t[:, n_voxels:]
         if config.energy_noise:  # a Gaussian head: mean and spread of the u-features are network outputs
-            t = t[:, :n_layers] + nn.functional.softplus(t[:, n_layers:]) * z[:, z.shape[1] - n_layers :]
+            t = t[:, :n_layers] + _softplus(t[:, n_layers:]) * z[:, z.shape[1] - n_layers :]
         # a softmax within each layer (the voxel axis holds the layers one after the other: Geometry.voxel_layer)
         parts = logits.split(list(self.geometry.layer_sizes), dim=1)
         return torch.cat([torch.softmax(part, dim=1) for part in parts], dim=1), t
@@ -304,13 +310,13 @@ class WGAN(GenerativeModel):
         """Output ``"layers"``: voxel energies ``(N, V)`` MeV, after the per-layer ``voxel_cut`` if given."""
         share, t = self.parts(z, cond)
         layer = self.layer_energies(t, energy)
-        voxels = share * layer.index_select(1, self.voxel_layer)
+        voxels = share * self.per_voxel(layer)
         if voxel_cut is None:
             return voxels
         cut = torch.tensor(voxel_cut, dtype=voxels.dtype, device=voxels.device)
         kept = voxels * (voxels >= cut.index_select(0, self.voxel_layer)).to(voxels.dtype)
         # the cut energy goes back to the layer's remaining voxels: the layer energies stay as generated
-        return kept * (layer / (kept @ self.membership).clamp_min(1e-30)).index_select(1, self.voxel_layer)
+        return kept * self.per_voxel(layer / (kept @ self.membership).clamp_min(1e-30))
 
     def calibrate(self, data: ShowerSet, seed: int) -> None:
         """Output ``"layers"``: set ``voxel_cut`` so that generated showers have, per layer, as many non-empty
@@ -327,6 +333,12 @@ class WGAN(GenerativeModel):
 
 _FIT_MAX_SHOWERS = 50_000
 _SQRT2 = float(np.sqrt(2.0))
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    """``log(1 + exp(x))`` as ``relu(x) + log(1 + exp(−|x|))``: stable for any x, and it exports to plain ONNX
+    element-wise ops (``nn.functional.softplus`` exports with a threshold branch that onnxruntime runs slowly)."""
+    return torch.relu(x) + torch.log1p(torch.exp(-x.abs()))
 
 
 def _gumbel(z: torch.Tensor) -> torch.Tensor:
@@ -508,7 +520,7 @@ class WGANTrainer(FamilyTrainer):
     ) -> torch.Tensor:
         """Shares after the batch-matched soft cut (see ``cut_in_training``), renormalised within each layer."""
         model = self.wgan
-        voxels = share * model.layer_energies(t, energy).index_select(1, model.voxel_layer)
+        voxels = share * model.per_voxel(model.layer_energies(t, energy))
         # the batch's own cut: the real batch's non-empty voxels (network units: any value > 0) counted per layer
         cuts = matching_cuts(voxels.detach(), real_x, model.geometry.layer_sizes, 0.0, 1e-12)
         cut = cuts.index_select(0, model.voxel_layer)
