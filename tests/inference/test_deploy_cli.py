@@ -166,3 +166,12 @@ def test_benchmark_without_models_times_random_families(tmp_path: Path, monkeypa
     with pytest.raises(ModelError, match="unknown model"):
         models_to_benchmark(["no-such-model"])
     assert FastSim(entries[0].model).latent_dim == 50
+
+
+def test_int8_target_line_judges_the_separation_growth_too() -> None:
+    from caloforge.inference.benchmark import SEPARATION_GROWTH_TARGET, _growth_text
+
+    line = _growth_text({"worst_separation_growth": 0.0028, "separation_met": True})
+    assert line == f", worst separation power growth vs the reference 0.0028 (<= {SEPARATION_GROWTH_TARGET}: met)"
+    assert _growth_text({"worst_separation_growth": 0.0054, "separation_met": False}).endswith("not met)")
+    assert _growth_text({"worst_separation_growth": None, "separation_met": None}) == ""  # no reference given
