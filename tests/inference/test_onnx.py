@@ -12,9 +12,10 @@ import pytest
 
 from caloforge.exceptions import ModelError
 from caloforge.inference import ExtrapolationWarning, FastSim
-from caloforge.inference.export import EXPORT_TOLERANCE, deviation, read_onnx
+from caloforge.inference.export import EXPORT_TOLERANCE, deviation, export_onnx, read_onnx
 from caloforge.inference.quantize import convert_precision
 from caloforge.inference.spec import ModelSpec
+from caloforge.models import resolve_model_path
 from tests.inference.conftest import FAMILY_PARAMS, Exported, onnx_group
 from tests.models.tiny import tiny_geometry
 
@@ -188,9 +189,6 @@ def test_factorised_wgan_exports_with_its_noise_and_cut(exports: Callable[[str],
 def test_shipped_wgans_export_within_tolerance(name: str, tmp_path: Path) -> None:
     """The Gumbel noise of the shipped WGANs makes their outputs sensitive to how erf and log are computed: the
     exported graph must still agree with PyTorch (a 200-epoch e+ run did not, docs/models.md)."""
-    from caloforge.inference.export import export_onnx
-    from caloforge.models import resolve_model_path
-
     result = export_onnx(resolve_model_path(name), tmp_path / "model.onnx")
     assert result.deviation <= 1.0
     assert (tmp_path / "model.onnx").stat().st_size > 0

@@ -116,9 +116,10 @@ class WGANConfig:
                 "must be finite energies >= 0 (MeV), one per layer",
             ),
             (self.voxel_cut is not None and self.output != "layers", "voxel_cut", 'needs output "layers"'),
-            (self.placement_noise and self.output != "layers", "placement_noise", 'needs output "layers"'),
-            (self.energy_noise and self.output != "layers", "energy_noise", 'needs output "layers"'),
-            (self.radial_moments and self.output != "layers", "radial_moments", 'needs output "layers"'),
+            *(
+                (bool(getattr(self, name)) and self.output != "layers", name, 'needs output "layers"')
+                for name in ("placement_noise", "energy_noise", "radial_moments")
+            ),
         )
 
 
@@ -250,14 +251,11 @@ class WGAN(GenerativeModel):
         x, y = self.voxel_xy[:, 0], self.voxel_xy[:, 1]
         c_x, c_y = (share * x) @ self.membership, (share * y) @ self.membership
         m_x, m_y = (share * x * x) @ self.membership, (share * y * y) @ self.membership
-        # + 1e-6 mm²: a finite gradient where a layer is one cell wide (or empty)
-        w_x = torch.sqrt((m_x - c_x * c_x).clamp_min(0.0) + 1e-6)
-        w_y = torch.sqrt((m_y - c_y * c_y).clamp_min(0.0) + 1e-6)
-        parts = [c_x, c_y, w_x, w_y]
+        parts = [c_x, c_y, _width(m_x, c_x), _width(m_y, c_y)]
         if self.config.radial_moments:
             r = self.voxel_r
             c_r, m_r = (share * r) @ self.membership, (share * r * r) @ self.membership
-            parts += [c_r, torch.sqrt((m_r - c_r * c_r).clamp_min(0.0) + 1e-6)]
+            parts += [c_r, _width(m_r, c_r)]
         return torch.stack(parts, dim=2).flatten(1)
 
     def moments(self, share: torch.Tensor) -> torch.Tensor:
@@ -333,6 +331,12 @@ class WGAN(GenerativeModel):
 
 _FIT_MAX_SHOWERS = 50_000
 _SQRT2 = float(np.sqrt(2.0))
+
+
+def _width(second: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """Standard deviation from the first and second moments; + 1e-6 mm² keeps the gradient finite where a layer
+    is one cell wide (or empty)."""
+    return torch.sqrt((second - mean * mean).clamp_min(0.0) + 1e-6)
 
 
 def _softplus(x: torch.Tensor) -> torch.Tensor:
