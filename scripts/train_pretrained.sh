@@ -20,7 +20,7 @@
 # source checkout), replacing a model of the same name.
 #
 # Environment: RUNS (default runs), EPOCHS (teacher epochs, default 30), FLOWMATCH (default 1), DISTIL (default
-# 0), STUDENT_EPOCHS (default 12), WGAN (default 0), WGAN_EPOCHS (default 120), DEST, THREADS (CPU threads
+# 0), STUDENT_EPOCHS (default 12), WGAN (default 0), WGAN_EPOCHS (default 200), DEST, THREADS (CPU threads
 # for training, default 1: faster than 2 on a busy machine), CALOFORGE (default caloforge), PYTHON (default
 # python), CLASSIFIER (evaluation preset, default "default"), TRAIN_DESC / HELDOUT_DESC (how the model cards describe
 # the two samples, e.g. the simulation command; default: the file names), SPEED_NOTE (appended to the card's speed
@@ -49,7 +49,7 @@ EPOCHS=${EPOCHS:-30}
 FLOWMATCH=${FLOWMATCH:-1}
 DISTIL=${DISTIL:-0}
 WGAN=${WGAN:-0}
-WGAN_EPOCHS=${WGAN_EPOCHS:-120}
+WGAN_EPOCHS=${WGAN_EPOCHS:-200}
 STUDENT_EPOCHS=${STUDENT_EPOCHS:-12}
 DEST=${DEST:-}
 THREADS=${THREADS:-1}
