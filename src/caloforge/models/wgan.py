@@ -130,7 +130,7 @@ class WGAN(GenerativeModel):
     summary = "WGAN-GP with an energy critic (ATLAS FastCaloGAN style): MLP generator of energy fractions × E"
     papers = ("arXiv:2109.02551", "arXiv:1704.00028")
     Config = WGANConfig
-    inference_chunk = 2048
+    inference_chunk = 256  # rows per CPU pass: ~0.5 MB per voxel tensor stays in L2 (2048: 4 MB, 1.4x slower)
 
     def __init__(self, config: WGANConfig, geometry: Geometry, preprocessing: Preprocessing) -> None:
         super().__init__(config, geometry, preprocessing)
