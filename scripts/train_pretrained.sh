@@ -60,6 +60,7 @@ TRAIN_DESC=${TRAIN_DESC:-$train}
 HELDOUT_DESC=${HELDOUT_DESC:-$heldout}
 SPEED_NOTE=${SPEED_NOTE:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
+[ "$here" = "$PWD" ] && here=.  # run from the checkout: the cards record relative config paths
 name=calogan-$key
 teacher=$RUNS/$name
 student=$RUNS/$name-distilled
