@@ -135,6 +135,20 @@ def test_layer_sums_are_stage_one_energies() -> None:
     assert float((layer - sums).min()) >= -1e-3 * float(layer.max())
 
 
+def test_a_layer_emptied_by_the_cut_loses_its_energy_and_nothing_else() -> None:
+    n_layers = tiny_geometry().n_layers
+    model = _model(voxel_cut=[1e-3] * (n_layers - 1) + [1e9]).eval()  # all of the last layer below its cut
+    energy = torch.linspace(1_000.0, 50_000.0, 16)
+    z = torch.randn(16, model.latent_dim, generator=torch_generator(5))
+    with torch.no_grad():
+        _, _, s, layer = model.sample_features(z, energy, model.preprocessing.condition(energy))
+        fractions = model._fractions(s, layer, energy)
+    assert torch.isfinite(fractions).all()
+    sums = (fractions * energy.unsqueeze(1)) @ model.membership
+    assert (sums[:, -1] == 0).all()
+    np.testing.assert_allclose(sums[:, :-1].numpy(), layer[:, :-1].numpy(), rtol=1e-5)
+
+
 def test_calibration_matches_the_number_of_filled_voxels() -> None:
     data = tiny_showers(300, seed=3)
     model = _model().eval()

@@ -143,7 +143,7 @@ def test_calibration_matches_the_number_of_filled_voxels_and_round_trips(tmp_pat
 
 def test_a_layer_emptied_by_the_cut_stays_finite_in_float16() -> None:
     # all of layer 2 below its cut: nothing to give its energy back to. In float16 the give-back factor
-    # layer / max(kept, 1e-30) was inf (1e-30 is 0 there) and 0 × inf NaN; the factor is capped now
+    # layer / max(kept, 1e-30) was inf (1e-30 is 0 there) and 0 × inf NaN; it is 0 now (calibration.give_back)
     model = _model(voxel_cut=[0.0, 0.0, 1e9]).eval()
     n = 20
     z = torch.randn(n, model.latent_dim, generator=torch_generator(7))

@@ -3,7 +3,8 @@
 A generator whose voxel energies are smooth (an ODE's end point, a softmax) puts a little energy in voxels the
 reference leaves empty, and the classifier of the CaloChallenge metrics (arXiv:2410.21611) sees it at once.
 :func:`matching_cuts` returns, per readout layer, the energy above which the generated voxels are exactly as many
-as the data's non-empty voxels; a family applies the cut when it samples and keeps the layer energies.
+as the data's non-empty voxels; a family applies the cut when it samples and keeps the layer energies
+(:func:`give_back`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from caloforge.io import ShowerSet
     from caloforge.models.base import GenerativeModel
 
-__all__ = ["CALIBRATION_SHOWERS", "CALIBRATION_VALUES", "calibration_inputs", "matching_cuts"]
+__all__ = ["CALIBRATION_SHOWERS", "CALIBRATION_VALUES", "calibration_inputs", "give_back", "matching_cuts"]
 
 #: showers a calibration generates (at most this many voxel values in all)
 CALIBRATION_SHOWERS = 2_000
@@ -86,3 +87,20 @@ def matching_cuts(
             cut = torch.kthvalue(values, values.numel() - wanted + 1).values
         cuts.append(cut.clamp_min(floor))
     return torch.stack(cuts)
+
+
+def give_back(layer: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    """The factors ``(N, L)`` that scale the voxels a cut kept back up to the layer energies.
+
+    Args:
+        layer: the layer energies the showers must hold, ``(N, L)``.
+        kept: the sums of the kept voxels per layer, ``(N, L)``; each kept voxel is > 0, so a sum is 0 exactly
+            when the cut emptied that layer.
+
+    Returns:
+        ``layer / kept``, and 0 for an emptied layer (its energy is lost: there is nothing left to hold it).
+        Written without a division by a clamped sum: ``layer / max(kept, 1e-30)`` overflows to inf in float16
+        (where 1e-30 is 0), and the emptied layer's ``0 × inf`` is NaN. Every other factor is the exact quotient.
+    """
+    emptied = (kept <= 0).to(kept.dtype)
+    return layer * (1 - emptied) / (kept + emptied)

@@ -48,7 +48,7 @@ from torch import nn
 from caloforge.exceptions import ConfigError, ModelError
 from caloforge.geometry import Geometry
 from caloforge.models.base import Batch, FamilyTrainer, GenerativeModel
-from caloforge.models.calibration import calibration_inputs, matching_cuts
+from caloforge.models.calibration import calibration_inputs, give_back, matching_cuts
 from caloforge.models.config import from_dict, iter_checks, to_dict
 from caloforge.models.layers import FourierFeatures, ModulatedTransformerBlock, mlp
 from caloforge.models.preprocessing import Preprocessing
@@ -562,8 +562,7 @@ class FlowMatch(GenerativeModel):
         """
         q = self._deposits(s)
         kept = (q - 0.5 * self.noise_level) * (q >= self._voxel_cut(q)).to(q.dtype)
-        total = (kept @ self.membership).clamp_min(1e-30)
-        voxels = kept * (layer / total).index_select(1, self.voxel_layer)
+        voxels = kept * give_back(layer, kept @ self.membership).index_select(1, self.voxel_layer)
         return voxels / energy.unsqueeze(1)
 
     def calibrate(self, data: ShowerSet, seed: int) -> None:

@@ -40,7 +40,7 @@ from torch import nn
 from caloforge.exceptions import ConfigError
 from caloforge.geometry import Geometry
 from caloforge.models.base import Batch, FamilyTrainer, GenerativeModel
-from caloforge.models.calibration import calibration_inputs, matching_cuts
+from caloforge.models.calibration import calibration_inputs, give_back, matching_cuts
 from caloforge.models.config import iter_checks
 from caloforge.models.layers import mlp
 from caloforge.models.preprocessing import Preprocessing, layer_energies_to_u, u_to_layer_energies
@@ -313,12 +313,8 @@ class WGAN(GenerativeModel):
             return voxels
         cut = torch.tensor(voxel_cut, dtype=voxels.dtype, device=voxels.device)
         kept = voxels * (voxels >= cut.index_select(0, self.voxel_layer)).to(voxels.dtype)
-        # the cut energy goes back to the layer's remaining voxels: the layer energies stay as generated. The
-        # factor is at most the layer's voxel count while any voxel is kept (its largest share is kept then),
-        # so the cap binds only on a layer the cut emptied: there layer/1e-30 overflowed a float16 graph to
-        # inf, and 0 × inf gave NaN
-        give_back = (layer / (kept @ self.membership).clamp_min(1e-30)).clamp_max(_MAX_GIVE_BACK)
-        return kept * self.per_voxel(give_back)
+        # the cut energy goes back to the layer's remaining voxels: the layer energies stay as generated
+        return kept * self.per_voxel(give_back(layer, kept @ self.membership))
 
     def calibrate(self, data: ShowerSet, seed: int) -> None:
         """Output ``"layers"``: set ``voxel_cut`` so that generated showers have, per layer, as many non-empty
@@ -334,7 +330,6 @@ class WGAN(GenerativeModel):
 
 
 _FIT_MAX_SHOWERS = 50_000
-_MAX_GIVE_BACK = 1e4  # largest factor by which the voxel cut scales a layer's kept voxels up
 _SQRT2 = float(np.sqrt(2.0))
 _LOG2 = float(np.log(2.0))
 
