@@ -353,7 +353,7 @@ class FlowMatch(GenerativeModel):
     summary = "two-stage conditional flow matching (layer energies, then layer shapes), few-step ODE sampling"
     papers = ("arXiv:2210.02747", "arXiv:2209.03003", "arXiv:2106.05285", "arXiv:2405.09629", "arXiv:2212.09748")
     Config = FlowMatchConfig
-    inference_chunk = 1024
+    inference_chunk = 128  # rows per CPU pass: 1024 was 1.1-1.25x slower, same showers (docs/deployment.md)
 
     def __init__(self, config: FlowMatchConfig, geometry: Geometry, preprocessing: Preprocessing) -> None:
         super().__init__(config, geometry, preprocessing)
