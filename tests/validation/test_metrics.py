@@ -125,6 +125,7 @@ def test_precision_recall_density_coverage():
     assert same["coverage"] > 0.85
     assert same["precision"] > 0.6
     assert same["recall"] > 0.6
+    assert 0.9 < same["spread"] < 1.1
     far = precision_recall_density_coverage(real, fake + 3.0, k=5, seed=0)
     assert far["coverage"] < 0.1
     assert far["density"] < 0.1
@@ -132,6 +133,9 @@ def test_precision_recall_density_coverage():
     collapsed = precision_recall_density_coverage(real, 0.1 * fake, k=5, seed=0)  # mode collapse
     assert collapsed["recall"] < 0.2
     assert collapsed["precision"] > 0.9
+    assert collapsed["spread"] == pytest.approx(0.1, rel=0.1)  # the generated radii shrink with the sample
+    wide = precision_recall_density_coverage(real, 2.0 * fake, k=5, seed=0)
+    assert wide["spread"] == pytest.approx(2.0, rel=0.1)
 
 
 def test_nearest_distances_excludes_self():

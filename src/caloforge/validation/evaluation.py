@@ -337,12 +337,8 @@ class Evaluation:
         add("worst separation powers", lambda s: ", ".join(f"{k} {v:.3f}" for k, v in s.worst_features(3)))
         add("voxel spectrum separation", lambda s: f"{s.voxel_separation:.4f}")
         add(
-            "precision / recall / density / coverage",
-            lambda s: (
-                "–"
-                if s.prdc is None
-                else " / ".join(f"{s.prdc[k]:.3f}" for k in ("precision", "recall", "density", "coverage"))
-            ),
+            "precision / recall / density / coverage / spread",
+            lambda s: "–" if s.prdc is None else " / ".join(f"{s.prdc.get(k, np.nan):.3f}" for k in _PRDC_KEYS),
         )
         add("projection MSE x / y / z", lambda s: " / ".join(f"{s.projection_mse[a]:.2e}" for a in "xyz"))
         ref_fit = self.reference.resolution_fit
@@ -684,6 +680,7 @@ def evaluate(
     )
 
 
+_PRDC_KEYS = ("precision", "recall", "density", "coverage", "spread")  # the summary table's PRDC entry
 _MIN_BIN_ENTRIES = 10  # per sample, in range, for a separation power inside one energy bin
 
 

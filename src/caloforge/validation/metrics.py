@@ -358,6 +358,10 @@ def precision_recall_density_coverage(
         k: neighbours defining each point's ball (5 as in the paper).
         max_samples: each sample is subsampled (seeded, without replacement) to at most this many points —
             the pairwise distances cost O(N² d).
+
+    Also returns ``spread``: the median k-NN radius of the generated points over that of the reference points
+    (≈ 1 for samples of one distribution, whatever the dimension). Below 1 the generated sample is less varied
+    than the reference — the case of recall ≈ 0 with density ≫ 1 (docs/evaluation.md).
     """
     rng = np.random.default_rng(seed)
     x = _subsample(_as_2d(real, "reference vectors"), max_samples, rng)
@@ -379,6 +383,7 @@ def precision_recall_density_coverage(
         "recall": float(np.mean(recalled)),
         "density": float(np.mean(in_real_balls) / k),
         "coverage": float(np.mean(covered)),
+        "spread": float(np.median(r_gen) / np.median(r_real)) if np.median(r_real) > 0 else float("nan"),
         "k": float(k),
         "n_reference": float(len(x)),
         "n_generated": float(len(y)),
