@@ -225,3 +225,14 @@ def test_cli_errors(data: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "r")])
     assert result.exit_code == 1
     assert "model: is required" in result.output
+
+
+def test_missing_data_leaves_no_run_folder(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app, ["train", "--data", str(tmp_path / "nope.h5"), "--model", "wgan", "--out", str(out), "--quiet"]
+    )
+    assert result.exit_code == 1
+    assert "nope.h5" in result.output
+    assert "does not exist" in result.output
+    assert not out.exists()

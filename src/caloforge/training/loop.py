@@ -129,8 +129,6 @@ def _prepare_run_folder(out: Path, cfg: TrainConfig, resume: bool, dist: DistCon
         return cfg
     if (out / "checkpoint.pt").exists():
         raise ConfigError(f"{str(out)!r} already holds a run; pass --resume to continue it or choose another --out")
-    if dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
     return cfg
 
 
@@ -197,12 +195,13 @@ def _train(
     if cfg.batch_size % dist.world_size:
         raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by the {dist.world_size} processes")
     checkpoint = load_checkpoint(out / "checkpoint.pt") if resume else None
-    if dist.is_main:
-        write_json(out / "config.json", cfg.to_dict())
 
-    # ---- 2. data ---------------------------------------------------------------------------------------
+    # ---- 2. data (checked before the run folder is made, so a bad --data leaves nothing behind) ----------
     train_set, held_out = load_training_data(cfg.data, cfg.seed)
     _check_metric(cfg, train_set.geometry)
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", cfg.to_dict())
 
     # ---- 3. model, trainer, EMA ----------------------------------------------------------------------
     device = dist.device
