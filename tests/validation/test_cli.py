@@ -332,3 +332,24 @@ def test_quick_run_without_plots_or_classifier(small_files, tmp_path):
     assert metrics["reference"]["n_showers"] == 150
     assert metrics["samples"]["gen"]["classifier"] == {}
     assert "<img" not in (out / "index.html").read_text()
+
+
+def test_classifier_repeats_in_table_json_and_report(tmp_path):
+    rng = np.random.default_rng(5)
+    for name in ("ref", "gen"):
+        write(tmp_path / f"{name}.h5", toy_showers(TINY, 600, rng))
+    out = tmp_path / "report"
+    args = [
+        "evaluate", "-r", str(tmp_path / "ref.h5"), "--generated", str(tmp_path / "gen.h5"), "--quick",
+        "--classifier-inputs", "high", "--classifier-repeats", "2", "--no-plots", "-q", "-o", str(out),
+    ]  # fmt: skip
+    result = runner.invoke(app, args, env={"COLUMNS": "250"})  # a wide terminal: rich wraps the cells otherwise
+    assert result.exit_code == 0, result.output
+    assert "mean ± sd of 2 runs" in result.stdout
+    summary = json.loads((out / "metrics.json").read_text())["samples"]["gen"]["summary"]
+    assert summary["auc_high_std"] >= 0
+    runs = json.loads((out / "metrics.json").read_text())["samples"]["gen"]["classifier_runs"]["high"]
+    assert summary["auc_high"] == pytest.approx(np.mean([r["auc"] for r in runs]))
+    assert "Mean ± standard deviation over the classifier runs" in (out / "index.html").read_text()
+    result = runner.invoke(app, [*args[:-2], "--classifier-repeats", "0", "-o", str(out)])
+    assert result.exit_code != 0

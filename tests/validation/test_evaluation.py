@@ -114,6 +114,29 @@ def test_classifier_runs_inside_the_evaluation(calogan_pair):
     assert "auc_high" in ev.metrics()["samples"]["g"]["summary"]
 
 
+def test_classifier_repeats_report_mean_and_spread(calogan_pair, tmp_path):
+    a, b = calogan_pair
+    config = EvaluationConfig.quick(classifier_inputs=("high",), fpd_min_samples=200, fpd_max_samples=500)
+    once = evaluate(a[:600], {"g": b[:600]}, config=config)
+    thrice = evaluate(a[:600], {"g": b[:600]}, config=replace(config, classifier_repeats=3))
+    runs = thrice.samples["g"].classifier_runs["high"]
+    assert len(runs) == 3
+    assert len({r.seed for r in runs}) == 3
+    # the first run is the single run of the same seed; the others are new splits and initialisations
+    assert runs[0].auc == once.samples["g"].classifier["high"].auc
+    aucs = np.array([r.auc for r in runs])
+    assert np.ptp(aucs) > 0
+    summary = thrice.metrics()["samples"]["g"]["summary"]
+    assert summary["auc_high"] == pytest.approx(aucs.mean())
+    assert summary["auc_high_std"] == pytest.approx(aucs.std(ddof=1))
+    assert "auc_high_std" not in once.metrics()["samples"]["g"]["summary"]
+    assert once.metrics()["samples"]["g"]["summary"]["auc_high"] == runs[0].auc
+    row = dict(thrice.summary_rows())["AUC high-level"]["g"]
+    assert "mean ± sd of 3 runs" in row
+    with pytest.raises(ConfigError, match="classifier_repeats must be >= 1"):
+        replace(config, classifier_repeats=0)
+
+
 def test_binning_conventions():
     ds2 = get_preset("calochallenge-2")
     assert challenge_dataset(ds2) == "2"

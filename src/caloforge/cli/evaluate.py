@@ -35,6 +35,13 @@ def evaluate(
         min=1,
         help="torch threads for the classifier (default 1: the same AUC for a seed on any machine).",
     ),
+    classifier_repeats: int = typer.Option(
+        1,
+        "--classifier-repeats",
+        min=1,
+        help="Train the classifier this many times per input kind, each with its own seed, and report the mean AUC "
+        "± its standard deviation (one run's AUC moves by a few hundredths with the seed).",
+    ),
     quick: bool = typer.Option(
         False, "--quick", help="Small classifier (<= 5 epochs), fewer FPD/KPD batches: smoke runs."
     ),
@@ -81,6 +88,7 @@ def evaluate(
         classifier=classifier,
         classifier_inputs=inputs,
         classifier_config=cls_config,
+        classifier_repeats=classifier_repeats,
     )
 
     def say(message: str) -> None:

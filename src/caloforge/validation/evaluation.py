@@ -91,6 +91,10 @@ class EvaluationConfig:
         classifier: run the classifier test.
         classifier_inputs: which inputs (``low``, ``low_normed``, ``high``).
         classifier_config: network and training settings.
+        classifier_repeats: train the classifier this many times per input kind, each with its own seed (its own
+            train/test/val split, initialisation and batch order; the first uses ``seed``), and report the mean
+            AUC and JSD with their standard deviation over the runs. One run's AUC moves by a few hundredths
+            with the seed (docs/evaluation.md); the generated sample itself is not redrawn.
         fpd_min_samples, fpd_max_samples, fpd_batches, fpd_points: FPD estimator (arXiv:2211.10295 defaults).
         kpd_batches, kpd_batch_size, kpd_degree: KPD estimator (paper: cubic kernel, 10 × 5,000).
         prdc_k, prdc_samples: k nearest neighbours and subsample size of precision/recall/density/coverage.
@@ -103,6 +107,7 @@ class EvaluationConfig:
     classifier: bool = True
     classifier_inputs: tuple[str, ...] = INPUT_KINDS
     classifier_config: ClassifierConfig = field(default_factory=lambda: CLASSIFIER_PRESETS["default"])
+    classifier_repeats: int = 1
     fpd_min_samples: int = 20_000
     fpd_max_samples: int = 50_000
     fpd_batches: int = 20
@@ -122,6 +127,8 @@ class EvaluationConfig:
             raise ConfigError(
                 f"unknown classifier inputs {', '.join(sorted(unknown))}; choose from {', '.join(INPUT_KINDS)}"
             )
+        if self.classifier_repeats < 1:
+            raise ConfigError(f"classifier_repeats must be >= 1, got {self.classifier_repeats}")
         if self.threshold is not None and self.threshold < 0:
             raise ConfigError(f"threshold must be >= 0 MeV, got {self.threshold}")
 
@@ -232,6 +239,7 @@ class SampleResult:
     prdc: dict[str, float] | None = None
     memorisation: dict[str, float] | None = None
     classifier: dict[str, ClassifierResult] = field(default_factory=dict)
+    classifier_runs: dict[str, list[ClassifierResult]] = field(default_factory=dict)
     timing: Timing | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -246,6 +254,23 @@ class SampleResult:
         """(mean, max) separation power over all features."""
         values = [v["separation_power"] for v in self.feature_metrics.values() if math.isfinite(v["separation_power"])]
         return (float(np.mean(values)), float(np.max(values))) if values else (float("nan"), float("nan"))
+
+    def classifier_summary(self, kind: str) -> dict[str, float] | None:
+        """AUC and JSD of the classifier on ``kind`` inputs: the mean over its runs, with the standard deviation
+        (``ddof=1``; 0 for a single run) and the number of runs. ``None`` if it was not run."""
+        runs = self.classifier_runs.get(kind) or ([self.classifier[kind]] if kind in self.classifier else [])
+        if not runs:
+            return None
+        auc = np.array([r.auc for r in runs])
+        jsd = np.array([r.jsd for r in runs])
+        std = (lambda x: float(np.std(x, ddof=1))) if len(runs) > 1 else (lambda x: 0.0)
+        return {
+            "auc": float(auc.mean()),
+            "auc_std": std(auc),
+            "jsd": float(jsd.mean()),
+            "jsd_std": std(jsd),
+            "runs": float(len(runs)),
+        }
 
 
 @dataclass
@@ -323,8 +348,12 @@ class Evaluation:
 
         def auc(kind: str) -> Callable[[SampleResult], str]:
             def fmt(s: SampleResult) -> str:
-                r = s.classifier.get(kind)
-                return "–" if r is None else f"{r.auc:.3f} (JSD {r.jsd:.3f})"
+                r = s.classifier_summary(kind)
+                if r is None:
+                    return "–"
+                if r["runs"] == 1:
+                    return f"{r['auc']:.3f} (JSD {r['jsd']:.3f})"
+                return f"{r['auc']:.3f} ± {r['auc_std']:.3f} (JSD {r['jsd']:.3f}; mean ± sd of {r['runs']:.0f} runs)"
 
             return fmt
 
@@ -377,14 +406,28 @@ def _fmt_timing(t: Timing) -> str:
     return f"{t.ms_per_shower:.3g} ms" + (f" ({extra})" if extra else "")
 
 
+def _classifier_json(s: SampleResult) -> dict[str, float]:
+    """``auc_<kind>`` and ``jsd_<kind>`` (means over the runs), plus ``auc_<kind>_std`` / ``jsd_<kind>_std``
+    when the classifier ran more than once."""
+    out: dict[str, float] = {}
+    for kind in s.classifier:
+        r = s.classifier_summary(kind)
+        assert r is not None
+        out[f"auc_{kind}"] = r["auc"]
+        out[f"jsd_{kind}"] = r["jsd"]
+        if r["runs"] > 1:
+            out[f"auc_{kind}_std"] = r["auc_std"]
+            out[f"jsd_{kind}_std"] = r["jsd_std"]
+    return out
+
+
 def _sample_json(s: SampleResult) -> dict[str, Any]:
     mean_sep, max_sep = s.separation_summary()
     return {
         "source": s.source,
         "n_showers": s.n_showers,
         "summary": {
-            **{f"auc_{k}": r.auc for k, r in s.classifier.items()},
-            **{f"jsd_{k}": r.jsd for k, r in s.classifier.items()},
+            **_classifier_json(s),
             "fpd_x1e3": None if s.fpd is None else [s.fpd.value * 1e3, s.fpd.error * 1e3],
             "kpd_x1e3": None if s.kpd is None else [s.kpd.value * 1e3, s.kpd.error * 1e3],
             "separation_power_mean": mean_sep,
@@ -395,6 +438,10 @@ def _sample_json(s: SampleResult) -> dict[str, Any]:
         },
         "features": s.feature_metrics,
         "classifier": {k: r.to_dict() for k, r in s.classifier.items()},
+        "classifier_runs": {
+            k: [{"seed": r.seed, "auc": r.auc, "jsd": r.jsd, "best_epoch": r.best_epoch} for r in runs]
+            for k, runs in s.classifier_runs.items()
+        },
         "fpd": None if s.fpd is None else {"value": s.fpd.value, "error": s.fpd.error},
         "kpd": None if s.kpd is None else {"value": s.kpd.value, "error": s.kpd.error},
         "prdc": s.prdc,
@@ -649,14 +696,24 @@ def evaluate(
                 say(f"{label}: classifier test on {kind} inputs")
                 if kind not in ref_inputs:
                     ref_inputs[kind] = classifier_inputs(kind, reference.showers, ref_feat)
-                result.classifier[kind] = classifier_test(
-                    ref_inputs[kind],
-                    classifier_inputs(kind, gen.showers, feat),
-                    config=cfg.classifier_config,
-                    seed=cfg.seed,
-                    inputs=kind,
-                    progress=say,
-                )
+                gen_inputs = classifier_inputs(kind, gen.showers, feat)
+                runs = []
+                for seed in _classifier_seeds(cfg.seed, cfg.classifier_repeats):
+                    if cfg.classifier_repeats > 1:
+                        say(f"{label}: classifier on {kind} inputs, run {len(runs) + 1}/{cfg.classifier_repeats}")
+                    runs.append(
+                        classifier_test(
+                            ref_inputs[kind],
+                            gen_inputs,
+                            config=cfg.classifier_config,
+                            seed=seed,
+                            inputs=kind,
+                            progress=say,
+                        )
+                    )
+                result.classifier[kind] = runs[0]
+                if len(runs) > 1:
+                    result.classifier_runs[kind] = runs
                 stage[f"classifier_{kind}"] = time.perf_counter() - clock
         result.seconds = stage
         samples[label] = result
@@ -678,6 +735,12 @@ def evaluate(
         training=training,
         seconds=seconds,
     )
+
+
+def _classifier_seeds(seed: int, repeats: int) -> list[int]:
+    """``seed`` for the first classifier run, then independent 32-bit seeds (numpy ``SeedSequence``)."""
+    extra = np.random.SeedSequence([seed, 0xC1A5]).generate_state(max(repeats - 1, 0), dtype=np.uint32)
+    return [seed, *(int(x) for x in extra)]
 
 
 _PRDC_KEYS = ("precision", "recall", "density", "coverage", "spread")  # the summary table's PRDC entry

@@ -229,25 +229,36 @@ def _classifier(ev: Evaluation, figs: _Figures) -> str:
 
     rows = []
     out = ['<h2 id="classifier">Classifier two-sample test</h2>']
+    means = []
     for label, s in ev.samples.items():
-        for kind, r in s.classifier.items():
-            rows.append(
-                [
-                    label,
-                    kind,
-                    _num(r.auc),
-                    _num(r.jsd),
-                    _num(r.auc_uncalibrated),
-                    f"{r.best_epoch} / {r.epochs_run}",
-                    f"{r.n_per_class['train']:,} / {r.n_per_class['test']:,} / {r.n_per_class['val']:,}",
-                    f"{r.seconds:.1f}",
-                ]
-            )
+        for kind, first in s.classifier.items():
+            runs = s.classifier_runs.get(kind) or [first]
+            summary = s.classifier_summary(kind)
+            if len(runs) > 1 and summary is not None:
+                means.append(
+                    f"{_esc(label)}, {kind}: AUC {summary['auc']:.3f} ± {summary['auc_std']:.3f}, "
+                    f"JSD {summary['jsd']:.3f} ± {summary['jsd_std']:.3f} ({len(runs)} runs)"
+                )
+            for i, r in enumerate(runs):
+                rows.append(
+                    [
+                        label,
+                        kind,
+                        f"{i + 1} (seed {r.seed})",
+                        _num(r.auc),
+                        _num(r.jsd),
+                        _num(r.auc_uncalibrated),
+                        f"{r.best_epoch} / {r.epochs_run}",
+                        f"{r.n_per_class['train']:,} / {r.n_per_class['test']:,} / {r.n_per_class['val']:,}",
+                        f"{r.seconds:.1f}",
+                    ]
+                )
     out.append(
         _table(
             [
                 "sample",
                 "inputs",
+                "run",
                 "AUC",
                 "JSD",
                 "AUC (uncalibrated)",
@@ -258,6 +269,11 @@ def _classifier(ev: Evaluation, figs: _Figures) -> str:
             rows,
         )
     )
+    if means:
+        out.append(
+            "<p>Mean ± standard deviation over the classifier runs (each run its own split, initialisation and "
+            "batch order; the plots show the first run): " + "; ".join(means) + ".</p>"
+        )
     if figs.enabled:
         for label, s in ev.samples.items():
             if not s.classifier:
