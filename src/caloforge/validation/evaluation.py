@@ -697,7 +697,7 @@ def evaluate(
                 if kind not in ref_inputs:
                     ref_inputs[kind] = classifier_inputs(kind, reference.showers, ref_feat)
                 gen_inputs = classifier_inputs(kind, gen.showers, feat)
-                runs = []
+                runs: list[ClassifierResult] = []
                 for seed in _classifier_seeds(cfg.seed, cfg.classifier_repeats):
                     if cfg.classifier_repeats > 1:
                         say(f"{label}: classifier on {kind} inputs, run {len(runs) + 1}/{cfg.classifier_repeats}")
