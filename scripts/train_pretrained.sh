@@ -22,7 +22,8 @@
 # Environment: RUNS (default runs), EPOCHS (teacher epochs, default 30), FLOWMATCH (default 1), DISTIL (default
 # 0), STUDENT_EPOCHS (default 12), WGAN (default 0), WGAN_EPOCHS (default 200), DEST, THREADS (CPU threads
 # for training, default 1: faster than 2 on a busy machine), CALOFORGE (default caloforge), PYTHON (default
-# python), CLASSIFIER (evaluation preset, default "default"), TRAIN_DESC / HELDOUT_DESC (how the model cards describe
+# python), CLASSIFIER (evaluation preset, default "default"), CLASSIFIER_REPEATS (classifier runs per input kind
+# whose mean AUC ± standard deviation the card reports, default 1), TRAIN_DESC / HELDOUT_DESC (how the model cards describe
 # the two samples, e.g. the simulation command; default: the file names), SPEED_NOTE (appended to the card's speed
 # note, e.g. "busy machine").
 set -euo pipefail
@@ -56,6 +57,7 @@ THREADS=${THREADS:-1}
 CALOFORGE=${CALOFORGE:-caloforge}
 PYTHON=${PYTHON:-python}
 CLASSIFIER=${CLASSIFIER:-default}
+CLASSIFIER_REPEATS=${CLASSIFIER_REPEATS:-1}
 TRAIN_DESC=${TRAIN_DESC:-$train}
 HELDOUT_DESC=${HELDOUT_DESC:-$heldout}
 SPEED_NOTE=${SPEED_NOTE:-}
@@ -104,7 +106,8 @@ evaluate_and_package() {  # evaluate_and_package RUN PRETRAINED-NAME SUMMARY
     [ -f "$run/gen.h5" ] || "$CALOFORGE" generate --model "$run" --n "$n" --energy 1:100 --particle "$particle" \
         --seed 2 --threads 1 -q -o "$run/gen.h5"
     [ -f "$run/report/metrics.json" ] || "$CALOFORGE" evaluate --reference "$heldout" --generated "$run/gen.h5" \
-        --label "$pretrained" --train "$train" --classifier-preset "$CLASSIFIER" --timing "$ms" --seed 1 \
+        --label "$pretrained" --train "$train" --classifier-preset "$CLASSIFIER" \
+        --classifier-repeats "$CLASSIFIER_REPEATS" --timing "$ms" --seed 1 \
         -o "$run/report" --classifier-threads 1 -q
     "$PYTHON" - "$run/card-extra.json" "$summary" "$train" "$heldout" "$ms" "$TRAIN_DESC" "$HELDOUT_DESC" \
         "$SPEED_NOTE" <<'EOF'
