@@ -255,10 +255,14 @@ class SampleResult:
         values = [v["separation_power"] for v in self.feature_metrics.values() if math.isfinite(v["separation_power"])]
         return (float(np.mean(values)), float(np.max(values))) if values else (float("nan"), float("nan"))
 
+    def runs_of(self, kind: str) -> list[ClassifierResult]:
+        """Every classifier run on ``kind`` inputs (the first is ``classifier[kind]``); empty if none ran."""
+        return self.classifier_runs.get(kind) or ([self.classifier[kind]] if kind in self.classifier else [])
+
     def classifier_summary(self, kind: str) -> dict[str, float] | None:
         """AUC and JSD of the classifier on ``kind`` inputs: the mean over its runs, with the standard deviation
         (``ddof=1``; 0 for a single run) and the number of runs. ``None`` if it was not run."""
-        runs = self.classifier_runs.get(kind) or ([self.classifier[kind]] if kind in self.classifier else [])
+        runs = self.runs_of(kind)
         if not runs:
             return None
         auc = np.array([r.auc for r in runs])
@@ -367,7 +371,7 @@ class Evaluation:
         add("voxel spectrum separation", lambda s: f"{s.voxel_separation:.4f}")
         add(
             "precision / recall / density / coverage / spread",
-            lambda s: "–" if s.prdc is None else " / ".join(f"{s.prdc.get(k, np.nan):.3f}" for k in _PRDC_KEYS),
+            lambda s: "–" if s.prdc is None else " / ".join(f"{s.prdc.get(k, np.nan):.3f}" for k in PRDC_KEYS),
         )
         add("projection MSE x / y / z", lambda s: " / ".join(f"{s.projection_mse[a]:.2e}" for a in "xyz"))
         ref_fit = self.reference.resolution_fit
@@ -409,13 +413,15 @@ def _fmt_timing(t: Timing) -> str:
 def _classifier_json(s: SampleResult) -> dict[str, float]:
     """``auc_<kind>`` and ``jsd_<kind>`` (means over the runs), plus ``auc_<kind>_std`` / ``jsd_<kind>_std``
     when the classifier ran more than once."""
-    summaries = {kind: s.classifier_summary(kind) for kind in s.classifier}
-    out: dict[str, float] = {}
-    for key in ("auc", "jsd", "auc_std", "jsd_std"):  # the AUCs first: listings show the leading entries
-        for kind, r in summaries.items():
-            if r is not None and (r["runs"] > 1 or not key.endswith("_std")):
-                out[f"{key[:3]}_{kind}{key[3:]}"] = r[key]
-    return out
+    summaries = {kind: r for kind in s.classifier if (r := s.classifier_summary(kind)) is not None}
+    repeated = {kind: r for kind, r in summaries.items() if r["runs"] > 1}
+    # the AUCs first: `caloforge models` lists the leading entries
+    return {
+        **{f"auc_{kind}": r["auc"] for kind, r in summaries.items()},
+        **{f"jsd_{kind}": r["jsd"] for kind, r in summaries.items()},
+        **{f"auc_{kind}_std": r["auc_std"] for kind, r in repeated.items()},
+        **{f"jsd_{kind}_std": r["jsd_std"] for kind, r in repeated.items()},
+    }
 
 
 def _sample_json(s: SampleResult) -> dict[str, Any]:
@@ -740,7 +746,7 @@ def _classifier_seeds(seed: int, repeats: int) -> list[int]:
     return [seed, *(int(x) for x in extra)]
 
 
-_PRDC_KEYS = ("precision", "recall", "density", "coverage", "spread")  # the summary table's PRDC entry
+PRDC_KEYS = ("precision", "recall", "density", "coverage", "spread")  # shown by the summary table and the report
 _MIN_BIN_ENTRIES = 10  # per sample, in range, for a separation power inside one energy bin
 
 

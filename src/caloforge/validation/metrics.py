@@ -378,12 +378,13 @@ def precision_recall_density_coverage(
         in_real_balls += inside.sum(axis=0)
         covered[lo : lo + chunk] = d.min(axis=1) < r_real[lo : lo + chunk]
         recalled[lo : lo + chunk] = (d < r_gen[None, :]).any(axis=1)
+    median_real = float(np.median(r_real))
     return {
         "precision": float(np.mean(in_real_balls > 0)),
         "recall": float(np.mean(recalled)),
         "density": float(np.mean(in_real_balls) / k),
         "coverage": float(np.mean(covered)),
-        "spread": float(np.median(r_gen) / np.median(r_real)) if np.median(r_real) > 0 else float("nan"),
+        "spread": float(np.median(r_gen)) / median_real if median_real > 0 else float("nan"),
         "k": float(k),
         "n_reference": float(len(x)),
         "n_generated": float(len(y)),

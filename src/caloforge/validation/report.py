@@ -231,8 +231,8 @@ def _classifier(ev: Evaluation, figs: _Figures) -> str:
     out = ['<h2 id="classifier">Classifier two-sample test</h2>']
     means = []
     for label, s in ev.samples.items():
-        for kind, first in s.classifier.items():
-            runs = s.classifier_runs.get(kind) or [first]
+        for kind in s.classifier:
+            runs = s.runs_of(kind)
             summary = s.classifier_summary(kind)
             if len(runs) > 1 and summary is not None:
                 means.append(
@@ -295,6 +295,8 @@ def _classifier(ev: Evaluation, figs: _Figures) -> str:
 
 
 def _distances(ev: Evaluation) -> str:
+    from caloforge.validation.evaluation import PRDC_KEYS
+
     rows = []
     for label, s in ev.samples.items():
         p = s.prdc or {}
@@ -303,7 +305,7 @@ def _distances(ev: Evaluation) -> str:
                 label,
                 "–" if s.fpd is None else f"{1e3 * s.fpd.value:.4g} ± {1e3 * s.fpd.error:.2g}",
                 "–" if s.kpd is None else f"{1e3 * s.kpd.value:.4g} ± {1e3 * s.kpd.error:.2g}",
-                *(_num(p.get(k), ".3f") for k in ("precision", "recall", "density", "coverage", "spread")),
+                *(_num(p.get(k), ".3f") for k in PRDC_KEYS),
                 *(_num(s.projection_mse[a], ".3e") for a in "xyz"),
             ]
         )
