@@ -130,7 +130,15 @@ def test_report_page_is_self_contained(report):
     assert page.count('<img class="plot"') >= 30
     assert page.count('src="data:image/png;base64,') == page.count("<img")
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing fetched from elsewhere
-    for text in ("Summary", "Classifier two-sample test", "Per incident-energy bin", "threshold", "seed", "toy-e"):
+    for text in (
+        "Summary",
+        "Classifier two-sample test",
+        "Correlations between observables",
+        "Per incident-energy bin",
+        "threshold",
+        "seed",
+        "toy-e",
+    ):
         assert text in page
 
 

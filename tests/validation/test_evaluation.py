@@ -93,6 +93,34 @@ def test_metrics_json_and_summary(evaluation):
     assert "AUC low-level" not in rows  # classifier off
 
 
+def test_correlations_see_what_histograms_cannot(calogan_pair):
+    a, b = calogan_pair
+    # layer 0 of each shower swapped with another shower's: every one-dimensional layer-0 histogram is unchanged,
+    # but layer 0 no longer goes with the incident energy and the other layers
+    rng = np.random.default_rng(5)
+    showers = b.showers.copy()
+    l0 = b.geometry.layer_slice(0)
+    showers[:, l0] = b.showers[rng.permutation(len(b)), l0]
+    ev = evaluate(a, {"same": b, "shuffled": replace(b, showers=showers)}, config=replace(FAST, prdc_samples=500))
+    same, shuffled = ev.samples["same"], ev.samples["shuffled"]
+    layer0 = [k for k in shuffled.feature_metrics if k.endswith("layer_0") and not k.startswith("fraction")]
+    assert max(shuffled.feature_metrics[k]["separation_power"] for k in layer0) < 0.04
+    name_a, name_b, r_ref, r_gen, pull = shuffled.correlations.worst(1)[0]
+    assert "layer_0" in name_a + name_b
+    assert abs(r_gen - r_ref) > 0.3
+    assert abs(pull) > 15
+    assert abs(same.correlations.worst(1)[0][4]) < 6  # the largest of ~500 pulls of one distribution
+    assert ev.correlation_names[0] == "e_inc"
+    metrics = ev.metrics()
+    k = len(ev.correlation_names)
+    assert np.array(metrics["reference"]["correlation"]).shape == (k, k)
+    summary = metrics["samples"]["shuffled"]["summary"]
+    assert summary["correlation_max_abs_difference"] == pytest.approx(abs(r_gen - r_ref), abs=1e-9)
+    assert summary["worst_correlations"][0][:2] == [name_a, name_b]
+    assert np.array(metrics["samples"]["shuffled"]["correlation"]["pull"]).shape == (k, k)
+    assert f"{name_a} × {name_b}" in dict(ev.summary_rows())["largest rank-correlation difference"]["shuffled"]
+
+
 def test_same_seed_same_numbers(calogan_pair):
     a, b = calogan_pair
     config = replace(FAST, prdc_samples=500)

@@ -10,6 +10,7 @@ from scipy import linalg
 
 from caloforge.validation.metrics import (
     _nonnegative_line_fit,
+    compare_correlations,
     frechet_distance,
     frechet_physics_distance,
     kernel_physics_distance,
@@ -18,6 +19,7 @@ from caloforge.validation.metrics import (
     nearest_distances,
     precision_recall_density_coverage,
     projection_mse,
+    rank_correlation,
     separation_power,
     separation_power_from_counts,
     wasserstein_1,
@@ -165,3 +167,62 @@ def test_projection_mse():
     assert projection_mse(a, a) == 0.0
     assert projection_mse(a, a * 1.1) > 0
     assert projection_mse(a, a + np.array([0.0, 0.4, 0.0]), scale=4.0) == pytest.approx(0.01 / 3)
+
+
+def _correlated(rng: np.random.Generator, n: int, rho: float) -> np.ndarray:
+    """(n, 4): columns 0 and 1 Gaussian with correlation ``rho``, column 2 independent, column 3 integer (ties)."""
+    x = rng.normal(size=(n, 4))
+    x[:, 1] = rho * x[:, 0] + math.sqrt(1 - rho * rho) * x[:, 1]
+    x[:, 3] = np.round(x[:, 3] + x[:, 0])
+    return x
+
+
+def test_rank_correlation_is_spearman():
+    from scipy.stats import spearmanr
+
+    x = _correlated(np.random.default_rng(0), 3000, 0.5)
+    assert np.allclose(rank_correlation(x), spearmanr(x).statistic, atol=1e-12)
+    # a monotonic transform changes nothing; a constant column is undefined, not 0
+    y = x.copy()
+    y[:, 0] = np.exp(3 * y[:, 0])
+    y[:, 2] = 7.0
+    c = rank_correlation(y)
+    assert np.allclose(c[:2, :2], rank_correlation(x)[:2, :2])
+    assert np.all(np.isnan(c[2]))
+    # NaN rows are left out of the pairs that need them only
+    z = x.copy()
+    z[:100, 1] = np.nan
+    c = rank_correlation(z)
+    assert c[0, 1] == pytest.approx(spearmanr(x[100:, 0], x[100:, 1]).statistic, abs=1e-12)
+    assert c[0, 3] == pytest.approx(rank_correlation(x)[0, 3], abs=1e-12)
+    with pytest.raises(ValueError, match="needs an"):
+        rank_correlation(np.zeros(5))
+
+
+def test_correlation_pulls_are_standard_normal_for_one_distribution():
+    rng = np.random.default_rng(1)
+    pulls = []
+    for _ in range(60):  # independent reference and generated samples of one distribution each time
+        ref = _correlated(rng, 1500, 0.6)
+        gen = _correlated(rng, 1000, 0.6)
+        c = compare_correlations(list("abcd"), rank_correlation(ref), len(ref), gen)
+        pulls.append(c.pull[np.triu_indices(4, k=1)])
+    pulls = np.concatenate(pulls)
+    assert abs(pulls.mean()) < 0.2
+    assert 0.85 < pulls.std() < 1.15
+
+
+def test_correlation_difference_is_found_and_ranked():
+    rng = np.random.default_rng(2)
+    ref = _correlated(rng, 4000, 0.5)
+    gen = _correlated(rng, 4000, 0.0)  # the same marginals, the a-b correlation lost
+    c = compare_correlations(list("abcd"), rank_correlation(ref), len(ref), gen)
+    a, b, r_ref, r_gen, pull = c.worst(1)[0]
+    assert (a, b) == ("a", "b")
+    assert r_ref == pytest.approx(0.48, abs=0.03)
+    assert abs(r_gen) < 0.05
+    assert pull < -20
+    assert c.max_abs_difference() == pytest.approx(abs(r_gen - r_ref))
+    assert len(c.worst(10)) == 6  # every pair once
+    with pytest.raises(ValueError, match="differ"):
+        compare_correlations(list("abc"), rank_correlation(ref), len(ref), gen)

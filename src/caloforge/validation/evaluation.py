@@ -40,13 +40,16 @@ from caloforge.validation.classifier import (
     classifier_test,
 )
 from caloforge.validation.metrics import (
+    CorrelationComparison,
     DistanceEstimate,
+    compare_correlations,
     frechet_physics_distance,
     kernel_physics_distance,
     ks_distance,
     memorisation,
     precision_recall_density_coverage,
     projection_mse,
+    rank_correlation,
     separation_power_from_counts,
     wasserstein_1,
 )
@@ -215,6 +218,7 @@ class ReferenceResult:
     projections: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]
     response: list[ResponsePoint]
     resolution_fit: ResolutionFit | None
+    correlation: NDArray[np.float64]  # Spearman ρ between the features of Evaluation.correlation_names
 
 
 @dataclass
@@ -234,6 +238,7 @@ class SampleResult:
     response: list[ResponsePoint]
     resolution_fit: ResolutionFit | None
     energy_bins: list[dict[str, Any]]
+    correlations: CorrelationComparison | None = None
     fpd: DistanceEstimate | None = None
     kpd: DistanceEstimate | None = None
     prdc: dict[str, float] | None = None
@@ -293,6 +298,7 @@ class Evaluation:
     samples: dict[str, SampleResult]
     training: dict[str, Any] | None
     seconds: dict[str, float]
+    correlation_names: tuple[str, ...] = ()
 
     def metrics(self) -> dict[str, Any]:
         """Every number, JSON-ready (NaN and inf become ``null``)."""
@@ -316,7 +322,9 @@ class Evaluation:
                 "energy_MeV": [float(ref.features.energy.min()), float(ref.features.energy.max())],
                 "response": [p.to_dict() for p in ref.response],
                 "resolution_fit": None if ref.resolution_fit is None else ref.resolution_fit.to_dict(),
+                "correlation": np.round(ref.correlation, 4).tolist(),
             },
+            "correlation_features": list(self.correlation_names),
             "training": self.training,
             "binning": {
                 name: {
@@ -369,6 +377,7 @@ class Evaluation:
         add("separation power: mean / max", lambda s: "{:.4f} / {:.4f}".format(*s.separation_summary()))
         add("worst separation powers", lambda s: ", ".join(f"{k} {v:.3f}" for k, v in s.worst_features(3)))
         add("voxel spectrum separation", lambda s: f"{s.voxel_separation:.4f}")
+        add("largest rank-correlation difference", _fmt_correlation)
         add(
             "precision / recall / density / coverage / spread",
             lambda s: "–" if s.prdc is None else " / ".join(f"{s.prdc.get(k, np.nan):.3f}" for k in PRDC_KEYS),
@@ -391,6 +400,14 @@ class Evaluation:
         if any(s.timing is not None for s in self.samples.values()):
             add("time per shower", lambda s: "–" if s.timing is None else _fmt_timing(s.timing))
         return rows
+
+
+def _fmt_correlation(s: SampleResult) -> str:
+    worst = [] if s.correlations is None else s.correlations.worst(1)
+    if not worst:
+        return "–"
+    a, b, r_ref, r_gen, pull = worst[0]
+    return f"{a} × {b}: ρ {r_gen:+.2f} vs {r_ref:+.2f} ({pull:+.1f}σ)"
 
 
 def _fmt_estimate(d: DistanceEstimate | None, factor: float) -> str:
@@ -437,9 +454,17 @@ def _sample_json(s: SampleResult) -> dict[str, Any]:
             "separation_power_max": max_sep,
             "worst_features": [[k, v] for k, v in s.worst_features(5)],
             "voxel_spectrum_separation_power": s.voxel_separation,
+            "correlation_max_abs_difference": None if s.correlations is None else s.correlations.max_abs_difference(),
+            "worst_correlations": [] if s.correlations is None else [list(w) for w in s.correlations.worst(5)],
             "ms_per_shower": None if s.timing is None else s.timing.ms_per_shower,
         },
         "features": s.feature_metrics,
+        "correlation": None
+        if s.correlations is None
+        else {
+            "generated": np.round(s.correlations.generated, 4).tolist(),
+            "pull": np.round(s.correlations.pull, 2).tolist(),
+        },
         "classifier": {k: r.to_dict() for k, r in s.classifier.items()},
         "classifier_runs": {
             k: [{"seed": r.seed, "auc": r.auc, "jsd": r.jsd, "best_epoch": r.best_epoch} for r in runs]
@@ -568,6 +593,7 @@ def evaluate(
     ref_feat = shower_features(reference.showers, reference.energy, geometry, t)
     specs = feature_specs(geometry)
     ref_cols = ref_feat.columns(specs)
+    corr_names = ("e_inc", *ref_cols)
     binnings = {s.name: feature_binning(s, ref_cols[s.name], geometry, t) for s in specs}
     ref_hist = {name: histogram(values, binnings[name]) for name, values in ref_cols.items()}
     top, low = voxel_extent(reference.showers, t)
@@ -584,6 +610,7 @@ def evaluate(
         projections=average_projections(reference.showers, geometry, t),
         response=ref_response,
         resolution_fit=fit_resolution(ref_response),
+        correlation=rank_correlation(_correlation_inputs(ref_feat, ref_cols)),
     )
     ref_high = high_level_vector(ref_feat)
     ref_mean_etot = float(ref_feat.e_total.mean())
@@ -633,6 +660,9 @@ def evaluate(
             response=response,
             resolution_fit=fit_resolution(response),
             energy_bins=_energy_bin_breakdown(ref_feat, feat, specs, binnings, breakdown, geometry),
+            correlations=compare_correlations(
+                corr_names, ref_result.correlation, len(reference), _correlation_inputs(feat, cols)
+            ),
             timing=timings.get(label),
         )
         stage["histograms"] = time.perf_counter() - clock
@@ -737,7 +767,13 @@ def evaluate(
         samples=samples,
         training=training,
         seconds=seconds,
+        correlation_names=corr_names,
     )
+
+
+def _correlation_inputs(features: ShowerFeatures, columns: Mapping[str, NDArray[np.float64]]) -> NDArray[np.float64]:
+    """``(N, 1 + n_features)``: E_inc, then every histogrammed feature (the rank correlations' variables)."""
+    return np.column_stack([features.energy, *columns.values()])
 
 
 def _classifier_seeds(seed: int, repeats: int) -> list[int]:

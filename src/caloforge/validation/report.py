@@ -120,9 +120,15 @@ def _num(x: float | None, fmt: str = ".4f") -> str:
     return format(x, fmt)
 
 
+class _Raw(str):
+    """A table cell that is HTML already (:func:`_table` escapes every other cell)."""
+
+
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]], cls: str = "") -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c if isinstance(c, _Raw) else _esc(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -523,6 +529,74 @@ def _observables(ev: Evaluation, figs: _Figures) -> str:
     return "".join(out)
 
 
+def _correlations(ev: Evaluation, figs: _Figures, n_pairs: int = 10) -> str:
+    out = ['<h2 id="correlations">Correlations between observables</h2>']
+    names = ev.correlation_names
+    for label, s in ev.samples.items():
+        c = s.correlations
+        if c is None:
+            continue
+        if len(ev.samples) > 1:
+            out.append(f"<h3>{_esc(label)}</h3>")
+        if figs.enabled:
+            out.append(_correlation_plot(ev, label, figs))
+        rows = [
+            [
+                a,
+                b,
+                _num(r_ref, "+.3f"),
+                _num(r_gen, "+.3f"),
+                _num(r_gen - r_ref, "+.3f"),
+                _Raw(f'<span class="bad">{pull:+.1f}</span>') if abs(pull) > 5 else f"{pull:+.1f}",
+            ]
+            for a, b, r_ref, r_gen, pull in c.worst(n_pairs)
+        ]
+        out.append(_table(["feature", "feature", "ρ reference", "ρ generated", "Δρ", "pull (σ)"], rows))
+    out.append(
+        f'<p class="note">Spearman rank correlations between E_inc and the {len(names) - 1} histogrammed features '
+        "(above), in each sample. The histograms compare one feature at a time; these show whether the features "
+        "vary together as in the reference (e.g. the centres of energy of neighbouring layers). Pull: the "
+        "difference of Fisher's z = atanh ρ over its standard error, with the variance (1 + ρ²/2)/(n − 3) of "
+        "Spearman's z (Bonett &amp; Wright, Psychometrika 65 (2000) 23); about N(0, 1) per pair when both samples "
+        f"come from one distribution, so among the {len(names) * (len(names) - 1) // 2} pairs a few beyond ±3 are "
+        "expected; beyond ±5 is marked.</p>"
+    )
+    return "".join(out)
+
+
+def _correlation_plot(ev: Evaluation, label: str, figs: _Figures) -> str:
+    from caloforge.validation.plots import new_figure
+
+    c = ev.samples[label].correlations
+    assert c is not None
+    k = len(c.names)
+    both = np.tril(c.reference, -1) + np.triu(c.generated, 1) + np.diag(np.full(k, np.nan))
+    diff = c.difference
+    limit = max(0.1, float(np.nanmax(np.abs(diff))) if np.isfinite(diff).any() else 0.1)
+    size = 4.0 + 0.14 * k
+    fig = new_figure(2 * size + 1.5, size)
+    for i, (m, title, vmax, cmap) in enumerate(
+        (
+            (both, "ρ: reference below, generated above the diagonal", 1.0, "RdBu_r"),
+            (diff, "Δρ = generated − reference", limit, "PuOr_r"),
+        )
+    ):
+        ax = fig.add_subplot(1, 2, i + 1)
+        image = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+        ax.set_xticks(range(k), c.names, rotation=90, fontsize=6)
+        ax.set_yticks(range(k), c.names, fontsize=6)
+        ax.tick_params(length=0)
+        ax.set_title(title, fontsize=9)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
+    fig.tight_layout()
+    return figs.html(
+        fig,
+        f"{label}: Spearman rank correlations between E_inc and the high-level features (grey: undefined, e.g. a "
+        "feature constant in the sample).",
+        f"correlations {label}",
+    )
+
+
 def _voxel_plot(ev: Evaluation, figs: _Figures) -> str:
     from caloforge.validation.plots import compare_histograms, ratio_figure
 
@@ -767,6 +841,7 @@ def render_html(ev: Evaluation, *, plots: bool = True) -> str:
                 _distances(ev),
                 _response(ev, figs),
                 _observables(ev, figs),
+                _correlations(ev, figs),
                 _images(ev, figs),
                 _energy_bins(ev, figs),
             ]
@@ -776,6 +851,7 @@ def render_html(ev: Evaluation, *, plots: bool = True) -> str:
             _distances(ev),
             _response(ev, figs),
             _observables(ev, figs),
+            _correlations(ev, figs),
             _energy_bins(ev, figs),
         ]
     parts.append(_timings(ev))
@@ -790,6 +866,7 @@ def render_html(ev: Evaluation, *, plots: bool = True) -> str:
             ("distances", "Distances"),
             ("response", "Response"),
             ("observables", "Observables"),
+            ("correlations", "Correlations"),
             ("images", "Average showers"),
             ("energy-bins", "Energy bins"),
             ("timings", "Timings"),
