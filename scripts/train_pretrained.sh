@@ -19,9 +19,10 @@
 # Packaging writes into DEST (default: the package's pretrained folder, src/caloforge/models/pretrained/ in a
 # source checkout), replacing a model of the same name.
 #
-# Environment: RUNS (default runs), EPOCHS (teacher epochs, default 30), FLOWMATCH (default 1), DISTIL (default
-# 0), STUDENT_EPOCHS (default 12), WGAN (default 0), WGAN_EPOCHS (default 200), DEST, THREADS (CPU threads
-# for training, default 1: faster than 2 on a busy machine), CALOFORGE (default caloforge), PYTHON (default
+# Environment: RUNS (default runs), EPOCHS (teacher epochs, default 80), FLOWMATCH (default 1), DISTIL (default
+# 0), STUDENT_EPOCHS (default 12), STEPS_TABLE (default 1; 0 skips the fidelity-vs-steps table of step 3, e.g.
+# to package the student first and make the table later with the same command), WGAN (default 0), WGAN_EPOCHS
+# (default 200), DEST, THREADS (CPU threads for training, default 1: faster than 2 on a busy machine), CALOFORGE (default caloforge), PYTHON (default
 # python), CLASSIFIER (evaluation preset, default "default"), CLASSIFIER_REPEATS (classifier runs per input kind
 # whose mean AUC ± standard deviation the card reports, default 1), TRAIN_DESC / HELDOUT_DESC (how the model cards describe
 # the two samples, e.g. the simulation command; default: the file names), SPEED_NOTE (appended to the card's speed
@@ -46,12 +47,13 @@ for f in "$train" "$heldout"; do
 done
 
 RUNS=${RUNS:-runs}
-EPOCHS=${EPOCHS:-30}
+EPOCHS=${EPOCHS:-80}
 FLOWMATCH=${FLOWMATCH:-1}
 DISTIL=${DISTIL:-0}
 WGAN=${WGAN:-0}
 WGAN_EPOCHS=${WGAN_EPOCHS:-200}
 STUDENT_EPOCHS=${STUDENT_EPOCHS:-12}
+STEPS_TABLE=${STEPS_TABLE:-1}
 DEST=${DEST:-}
 THREADS=${THREADS:-1}
 CALOFORGE=${CALOFORGE:-caloforge}
@@ -137,7 +139,7 @@ if [ "$FLOWMATCH" = "1" ]; then
         echo "== 3. student: reflow distillation to 2 midpoint steps ($student)"
         sed "s|^  teacher: .*|  teacher: $teacher/best|" "$here/configs/flowmatch-calogan-reflow.yaml" > "$RUNS/$name-reflow.yaml"
         train_run "$RUNS/$name-reflow.yaml" "$student" --epochs "$STUDENT_EPOCHS"
-        if [ ! -f "$student/steps.json" ]; then
+        if [ "$STEPS_TABLE" = "1" ] && [ ! -f "$student/steps.json" ]; then
             "$PYTHON" "$here/scripts/flowmatch_steps.py" --model "$teacher" --reference "$heldout" --train "$train" \
                 --steps 1,2,4,8,16,32 --distilled "$student" --classifier-preset "$CLASSIFIER" --threads 2 \
                 --json "$student/steps.json" > "$student/steps.md"
