@@ -22,11 +22,11 @@
 # Environment: RUNS (default runs), EPOCHS (teacher epochs, default 80), FLOWMATCH (default 1), DISTIL (default
 # 0), STUDENT_EPOCHS (default 12), STEPS_TABLE (default 1; 0 skips the fidelity-vs-steps table of step 3, e.g.
 # to package the student first and make the table later with the same command), WGAN (default 0), WGAN_EPOCHS
-# (default 200), DEST, THREADS (CPU threads for training, default 1: faster than 2 on a busy machine), CALOFORGE (default caloforge), PYTHON (default
-# python), CLASSIFIER (evaluation preset, default "default"), CLASSIFIER_REPEATS (classifier runs per input kind
-# whose mean AUC ± standard deviation the card reports, default 1), TRAIN_DESC / HELDOUT_DESC (how the model cards describe
-# the two samples, e.g. the simulation command; default: the file names), SPEED_NOTE (appended to the card's speed
-# note, e.g. "busy machine").
+# (default 200), DEST, THREADS (CPU threads for training, default 1: faster than 2 on a busy machine),
+# CALOFORGE (default caloforge), PYTHON (default python), CLASSIFIER (evaluation preset, default "default"),
+# CLASSIFIER_REPEATS (classifier runs per input kind whose mean AUC ± standard deviation the card reports, default
+# 1), TRAIN_DESC / HELDOUT_DESC (how the model cards describe the two samples, e.g. the simulation command;
+# default: the file names), SPEED_NOTE (appended to the card's speed note, e.g. "busy machine").
 set -euo pipefail
 
 if [ $# -ne 3 ]; then

@@ -593,7 +593,7 @@ def evaluate(
     ref_feat = shower_features(reference.showers, reference.energy, geometry, t)
     specs = feature_specs(geometry)
     ref_cols = ref_feat.columns(specs)
-    corr_names = ("e_inc", *ref_cols)
+    corr_names, ref_corr_inputs = _correlation_inputs(ref_feat, ref_cols)
     binnings = {s.name: feature_binning(s, ref_cols[s.name], geometry, t) for s in specs}
     ref_hist = {name: histogram(values, binnings[name]) for name, values in ref_cols.items()}
     top, low = voxel_extent(reference.showers, t)
@@ -610,7 +610,7 @@ def evaluate(
         projections=average_projections(reference.showers, geometry, t),
         response=ref_response,
         resolution_fit=fit_resolution(ref_response),
-        correlation=rank_correlation(_correlation_inputs(ref_feat, ref_cols)),
+        correlation=rank_correlation(ref_corr_inputs),
     )
     ref_high = high_level_vector(ref_feat)
     ref_mean_etot = float(ref_feat.e_total.mean())
@@ -661,7 +661,7 @@ def evaluate(
             resolution_fit=fit_resolution(response),
             energy_bins=_energy_bin_breakdown(ref_feat, feat, specs, binnings, breakdown, geometry),
             correlations=compare_correlations(
-                corr_names, ref_result.correlation, len(reference), _correlation_inputs(feat, cols)
+                corr_names, ref_result.correlation, len(reference), _correlation_inputs(feat, cols)[1]
             ),
             timing=timings.get(label),
         )
@@ -771,9 +771,12 @@ def evaluate(
     )
 
 
-def _correlation_inputs(features: ShowerFeatures, columns: Mapping[str, NDArray[np.float64]]) -> NDArray[np.float64]:
-    """``(N, 1 + n_features)``: E_inc, then every histogrammed feature (the rank correlations' variables)."""
-    return np.column_stack([features.energy, *columns.values()])
+def _correlation_inputs(
+    features: ShowerFeatures, columns: Mapping[str, NDArray[np.float64]]
+) -> tuple[tuple[str, ...], NDArray[np.float64]]:
+    """The rank correlations' variables: their names and values ``(N, 1 + n_features)``, E_inc first, then every
+    histogrammed feature."""
+    return ("e_inc", *columns), np.column_stack([features.energy, *columns.values()])
 
 
 def _classifier_seeds(seed: int, repeats: int) -> list[int]:

@@ -472,7 +472,7 @@ def rank_correlation(x: ArrayLike) -> NDArray[np.float64]:
         raise ValueError(f"rank_correlation needs an (N, k) array, got shape {a.shape}")
     n, k = a.shape
     finite = np.isfinite(a)
-    clean = finite.all(axis=0)
+    clean = np.all(finite, axis=0)
     out = np.full((k, k), np.nan)
     if n >= 3 and clean.any():
         ranks = rankdata(a[:, clean], axis=0)
@@ -486,6 +486,8 @@ def rank_correlation(x: ArrayLike) -> NDArray[np.float64]:
         out[np.ix_(idx, idx)] = np.clip(c, -1.0, 1.0)
     for i in np.flatnonzero(~clean):  # pairs with a column that has non-finite entries: rank the common rows
         for j in range(k):
+            if not clean[j] and j < i:
+                continue  # done as (j, i)
             both = finite[:, i] & finite[:, j]
             if both.sum() < 3:
                 continue
