@@ -62,8 +62,9 @@ def conditioned_showers(n: int = 60, seed: int = 0) -> ShowerSet:
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Callable[[str], Exported]:
     """``exports(name)``: a family's tiny model (or ``"conditioned"``: a WGAN on the mesh that takes a particle
-    and θ; ``"wgan-layers"``: the factorised WGAN with both noises and calibrated cuts), saved and exported to
-    float32 ONNX, made once per test run."""
+    and θ; ``"wgan-layers"``: the factorised WGAN with both noises and calibrated cuts;
+    ``"flowmatch-layer-energy"``: the flow with layer-energy standardisation), saved and exported to float32 ONNX,
+    made once per test run."""
     base = tmp_path_factory.getbasetemp()
     shared = (base.parent if worker_id != "master" else base) / "caloforge-onnx-exports"
     shared.mkdir(exist_ok=True)
@@ -83,6 +84,10 @@ def exports(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Callabl
                         config = {**TINY["wgan"][0], "output": "layers", "placement_noise": True, "energy_noise": True}
                         model = build_model("wgan", data.geometry, data=data, config=config, seed=0)
                         model.calibrate(data, seed=1)
+                    elif name == "flowmatch-layer-energy":  # voxel features standardised on their layer's energy
+                        data = tiny_showers(40)
+                        config = {**TINY["flowmatch"][0], "shape_standardisation": "layer_energy"}
+                        model = build_model("flowmatch", data.geometry, data=data, config=config, seed=0)
                     else:
                         data = tiny_showers(40)
                         model = build_model(name, data.geometry, data=data, config=TINY[name][0], seed=0)

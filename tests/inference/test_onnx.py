@@ -185,6 +185,19 @@ def test_factorised_wgan_exports_with_its_noise_and_cut(exports: Callable[[str],
     assert (c.showers >= 0).all()
 
 
+@onnx_group("flowmatch-layer-energy")
+def test_layer_energy_standardisation_exports(exports: Callable[[str], Exported]) -> None:
+    # the voxel features' offset a_v + b_v λ depends on stage 1's layer energies: it is in the graph
+    ex = exports("flowmatch-layer-energy")
+    assert getattr(ex.model, "shape_slope", None) is not None
+    energy = np.geomspace(2e3, 9e4, 29)
+    a = FastSim.load(ex.folder, threads=1).sample(energy, seed=3)
+    b = FastSim.load(ex.onnx, threads=1).sample(energy, seed=3)
+    assert ex.deviation <= 1.0
+    assert deviation(a.showers, b.showers, energy) <= 1.0
+    assert (a.showers > 0).sum() > 0
+
+
 @pytest.mark.parametrize("name", ["calogan-eplus-wgan", "calogan-gamma-wgan", "calogan-piplus-wgan"])
 def test_shipped_wgans_export_within_tolerance(name: str, tmp_path: Path) -> None:
     """The Gumbel noise of the shipped WGANs makes their outputs sensitive to float32 rounding in its tails: the

@@ -12,6 +12,7 @@ import torch
 import caloforge.models.flowmatch as fm
 from caloforge.exceptions import ConfigError
 from caloforge.geometry import get_preset
+from caloforge.io import ShowerSet
 from caloforge.models import build_model, load_model, save_model
 from caloforge.models.flowmatch import FlowMatch, FlowMatchTrainer, layer_tokens
 from caloforge.models.seeding import torch_generator
@@ -70,12 +71,14 @@ def test_config_checks() -> None:
         model.with_sampling(steps=0)
 
 
-def test_fitted_statistics_standardise_the_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("standardisation", ["global", "layer_energy"])
+def test_fitted_statistics_standardise_the_sample(monkeypatch: pytest.MonkeyPatch, standardisation: str) -> None:
     # fit on the first 50 showers, read in chunks of 7 (a chunk boundary inside and at the end of the range)
     monkeypatch.setattr(fm, "FIT_MAX_SHOWERS", 50)
     monkeypatch.setattr(fm, "FIT_CHUNK_VALUES", 7 * tiny_geometry().n_voxels)
     data = tiny_showers(80)
-    model = build_model("flowmatch", data.geometry, data=data, config=CFG, seed=0)
+    config = {**CFG, "shape_standardisation": standardisation}
+    model = build_model("flowmatch", data.geometry, data=data, config=config, seed=0)
     assert isinstance(model, FlowMatch)
     energy = torch.from_numpy(data.energy[:50].astype(np.float32))
     x = torch.from_numpy(data.showers[:50]) / energy.unsqueeze(1)
@@ -88,14 +91,51 @@ def test_fitted_statistics_standardise_the_sample(monkeypatch: pytest.MonkeyPatc
         torch.testing.assert_close(feature.mean(0), torch.zeros_like(feature[0]), atol=1e-3, rtol=0)
         std = feature.std(0, correction=0)[unclamped]
         torch.testing.assert_close(std, torch.ones_like(std), atol=1e-3, rtol=0)
+        if name == "shape" and standardisation == "layer_energy":
+            # the least-squares residual is uncorrelated with the log energy of the voxel's layer
+            lam = model._log_layer(noisy[1])
+            covariance = (feature * (lam - lam.mean(0))).mean(0)
+            torch.testing.assert_close(covariance, torch.zeros_like(covariance), atol=1e-3, rtol=0)
     # a model built without data starts from the identity standardisation
-    plain = build_model("flowmatch", data.geometry, preprocessing=model.preprocessing, config=CFG)
+    plain = build_model("flowmatch", data.geometry, preprocessing=model.preprocessing, config=config)
     assert isinstance(plain, FlowMatch)
     assert torch.equal(plain.shape_scale, torch.ones_like(plain.shape_scale))
 
 
-def test_preprocessing_inverts_up_to_the_dequantisation_noise() -> None:
-    model = _model(n=40)
+def test_layer_energy_standardisation_takes_the_energy_scale_out_of_the_voxels(tmp_path: Path) -> None:
+    # showers of one fixed shape times a layer energy that varies over 1-100 GeV, with 5 % voxel noise: every
+    # voxel feature log(1 + v/δ) is λ + const + noise, so its slope on λ is 1 and its residual spread ~0.05
+    rng = np.random.default_rng(4)
+    geometry = tiny_geometry()
+    n = 200
+    energy = np.exp(rng.uniform(np.log(1e3), np.log(1e5), n))
+    shape = rng.uniform(0.5, 2.0, geometry.n_voxels)
+    split = rng.dirichlet(np.full(geometry.n_layers, 20.0), n)[:, geometry.voxel_layer]
+    showers = energy[:, None] * split * shape / 20 * rng.lognormal(0.0, 0.05, (n, geometry.n_voxels))
+    data = ShowerSet.from_arrays(energy, showers.astype(np.float32), geometry)
+    models = {
+        kind: build_model("flowmatch", geometry, data=data, config={**CFG, "shape_standardisation": kind}, seed=0)
+        for kind in ("global", "layer_energy")
+    }
+    plain, scaled = models["global"], models["layer_energy"]
+    assert isinstance(plain, FlowMatch)
+    assert isinstance(scaled, FlowMatch)
+    assert plain.shape_slope is None
+    assert "shape_slope" not in plain.state_dict()  # global models keep the buffers they always had
+    assert scaled.shape_slope is not None
+    torch.testing.assert_close(scaled.shape_slope, torch.ones(geometry.n_voxels), atol=0.02, rtol=0)
+    assert float(scaled.shape_scale.max()) < 0.08
+    assert float(plain.shape_scale.min()) > 0.8  # the sample's spread: the log of a 100x energy range
+    save_model(scaled, tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    assert isinstance(back, FlowMatch)
+    assert back.shape_slope is not None
+    assert torch.equal(back.shape_slope, scaled.shape_slope)
+
+
+@pytest.mark.parametrize("standardisation", ["global", "layer_energy"])
+def test_preprocessing_inverts_up_to_the_dequantisation_noise(standardisation: str) -> None:
+    model = _model(n=40, shape_standardisation=standardisation)
     data = tiny_showers(40)  # the sample the statistics were fitted on: inside the clamping range
     energy = torch.from_numpy(data.energy.astype(np.float32))
     clean = torch.from_numpy(data.showers)

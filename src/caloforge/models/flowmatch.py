@@ -29,7 +29,10 @@ noise in ``[δ/2, δ)`` to every layer energy. Stage 1 sees ``[log u_0, logit(α
 ``log(1 + v/δ)`` per voxel, which puts every empty voxel in ``[0, ln 2)`` whatever the shower, well apart from
 deposits above δ (a logit of the layer fraction with CaloFlow's α mixes them: at 50 GeV, α·E_layer is 50 keV).
 Every feature is standardised with the mean and standard deviation of the training sample (buffers saved with
-the weights, fitted by :meth:`FlowMatch.fit_data`). Generated voxels below δ are empty; the others are scaled
+the weights, fitted by :meth:`FlowMatch.fit_data`); with ``shape_standardisation: layer_energy`` each voxel
+feature is instead standardised around a least-squares line in the log energy λ of its layer,
+``(s − a_v − b_v λ) / σ_v``: λ is known at sampling (stage 1), so the map stays affine and invertible, and the
+flow sees each voxel relative to its layer's energy rather than a spread dominated by the 100× range of E_inc. Generated voxels below δ are empty; the others are scaled
 so that each layer holds the stage-1 energy: the *normalised* shape is what stage 2 contributes.
 """
 
@@ -106,6 +109,10 @@ class FlowMatchConfig:
         alpha: α of the logit transform of the u-parameters (CaloFlow: 1e-6).
         noise_level: dequantisation noise δ in MeV (``None``: the geometry's threshold, else 1 keV);
             generated voxels below δ are zero.
+        shape_standardisation: how stage 2's voxel features ``s = log(1 + v/δ)`` are standardised: ``global``,
+            by each voxel's mean and standard deviation over the training sample; ``layer_energy``, by an affine
+            fit per voxel on the log energy λ of its layer, ``(s − a_v − b_v λ) / σ_v`` (σ_v the residual's
+            standard deviation), so that the flow sees each voxel relative to its layer's energy.
         voxel_cut: per readout layer, generated voxels below this many MeV are empty (``None``: δ). Set by
             :meth:`FlowMatch.calibrate` so that the showers have as many non-empty voxels as the training data:
             the ODE smears the narrow band of empty voxels, and without a cut some of them become tiny deposits.
@@ -128,6 +135,7 @@ class FlowMatchConfig:
     energy_scaling: Literal["log", "linear"] = "log"
     alpha: float = 1e-6
     noise_level: float | None = None
+    shape_standardisation: Literal["global", "layer_energy"] = "global"
     voxel_cut: tuple[float, ...] | None = None
 
     def checks(self) -> Iterator[tuple[str, str]]:
@@ -392,6 +400,11 @@ class FlowMatch(GenerativeModel):
         for name, size in (("energy", n_layers), ("layer", n_layers), ("shape", n_voxels)):
             self.register_buffer(f"{name}_shift", torch.zeros(size))
             self.register_buffer(f"{name}_scale", torch.ones(size))
+        # layer_energy standardisation: the slope b_v of each voxel feature on its layer's log energy (only then,
+        # so that the weights of global models keep their buffers)
+        self.shape_slope: torch.Tensor | None
+        slope = torch.zeros(n_voxels) if config.shape_standardisation == "layer_energy" else None
+        self.register_buffer("shape_slope", slope)
         self.energy_low: torch.Tensor
         self.energy_high: torch.Tensor
         self.register_buffer("energy_low", torch.full((n_layers,), -1e4))
@@ -475,8 +488,22 @@ class FlowMatch(GenerativeModel):
         return (
             (y - self.energy_shift) / self.energy_scale,
             (ell - self.layer_shift) / self.layer_scale,
-            (s - self.shape_shift) / self.shape_scale,
+            (s - self._shape_offset(layer)) / self.shape_scale,
         )
+
+    def _log_layer(self, layer: torch.Tensor) -> torch.Tensor:
+        """λ of every voxel ``(N, V)``: ``log(E_layer / δ)`` of its layer, the layer energy at least δ/2 (the
+        smallest value the training noise makes, as :meth:`_layer_feature`)."""
+        floor = torch.full_like(layer, 0.5 * self.noise_level)
+        lam = torch.log(torch.maximum(layer, floor)) - math.log(self.noise_level)
+        return lam.index_select(1, self.voxel_layer)
+
+    def _shape_offset(self, layer: torch.Tensor) -> torch.Tensor:
+        """What is subtracted from the voxel features before dividing by ``shape_scale``: the mean ``(V,)``, or
+        ``a_v + b_v λ`` ``(N, V)`` under ``layer_energy`` standardisation (layer energies ``(N, L)`` MeV)."""
+        if self.shape_slope is None:
+            return self.shape_shift
+        return self.shape_shift + self.shape_slope * self._log_layer(layer)
 
     def fit_data(self, data: ShowerSet) -> None:
         """Fit the features' standardisation (mean, standard deviation, range) on up to 50,000 training showers.
@@ -487,6 +514,9 @@ class FlowMatch(GenerativeModel):
         generator = torch.Generator().manual_seed(0)
         sums: list[torch.Tensor] = []
         squares: list[torch.Tensor] = []
+        # layer_energy standardisation: sums of λ, λ² and s·λ per voxel for the least-squares line s = a + b λ
+        n_voxels = self.geometry.n_voxels
+        lam_sum, lam_square, cross = (torch.zeros(n_voxels, dtype=torch.float64) for _ in range(3))
         low = torch.full((self.n_layers,), math.inf, dtype=torch.float64)
         high = -low
         step = max(1, FIT_CHUNK_VALUES // max(self.geometry.n_voxels, 1))
@@ -497,6 +527,11 @@ class FlowMatch(GenerativeModel):
                 x = torch.from_numpy(np.asarray(data.showers[start:stop], dtype=np.float32))
                 voxels, layer = self.dequantise(x / energy.unsqueeze(1), energy, generator)
                 parts = [f.double() for f in self._raw_features(voxels, layer, energy)]
+                if self.shape_slope is not None:
+                    lam = self._log_layer(layer).double()
+                    lam_sum += lam.sum(dim=0)
+                    lam_square += (lam * lam).sum(dim=0)
+                    cross += (parts[2] * lam).sum(dim=0)
                 batch_sums = [p.sum(dim=0) for p in parts]
                 batch_squares = [(p * p).sum(dim=0) for p in parts]
                 sums = batch_sums if not sums else [a + b for a, b in zip(sums, batch_sums, strict=True)]
@@ -505,15 +540,26 @@ class FlowMatch(GenerativeModel):
                 high = torch.maximum(high, parts[0].max(dim=0).values)
             for name, total, square in zip(("energy", "layer", "shape"), sums, squares, strict=True):
                 mean = total / n
-                std = (square / n - mean * mean).clamp_min(0).sqrt().clamp_min(1e-2)
+                variance = (square / n - mean * mean).clamp_min(0)
+                if name == "shape" and self.shape_slope is not None:
+                    # least squares s = a + b λ per voxel; the residual variance is var(s) − b² var(λ)
+                    lam_mean = lam_sum / n
+                    lam_variance = (lam_square / n - lam_mean * lam_mean).clamp_min(0)
+                    covariance = cross / n - mean * lam_mean
+                    usable = lam_variance > 1e-12  # a layer whose energy never varies: no slope
+                    slope = torch.where(usable, covariance / lam_variance.clamp_min(1e-12), 0.0)
+                    variance = (variance - slope * covariance).clamp_min(0)
+                    mean = mean - slope * lam_mean
+                    self.shape_slope.copy_(slope)
                 getattr(self, f"{name}_shift").copy_(mean)
-                getattr(self, f"{name}_scale").copy_(std)
+                getattr(self, f"{name}_scale").copy_(variance.sqrt().clamp_min(1e-2))
             self.energy_low.copy_(low)
             self.energy_high.copy_(high)
             fitted = [
                 *(getattr(self, f"{k}_{w}") for k in ("energy", "layer", "shape") for w in ("shift", "scale")),
                 low,
                 high,
+                *([] if self.shape_slope is None else [self.shape_slope]),
             ]
             if not all(bool(torch.isfinite(b).all()) for b in fitted):
                 raise ModelError("flowmatch: the training showers give non-finite feature statistics")
@@ -541,9 +587,10 @@ class FlowMatch(GenerativeModel):
         ratio = torch.maximum(layer, torch.full_like(layer, 0.5 * self.noise_level)) / scale
         return (torch.log(ratio) - self.layer_shift) / self.layer_scale
 
-    def _deposits(self, s: torch.Tensor) -> torch.Tensor:
-        """Stage-2 output ``(N, V)`` → the dequantised voxel energies ``v + noise`` in MeV, before any cut."""
-        raw = (s * self.shape_scale + self.shape_shift).clamp(0.0, self._shape_max)
+    def _deposits(self, s: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
+        """Stage-2 output ``(N, V)`` and stage-1 layer energies ``(N, L)`` MeV → the dequantised voxel energies
+        ``v + noise`` in MeV, before any cut."""
+        raw = (s * self.shape_scale + self._shape_offset(layer)).clamp(0.0, self._shape_max)
         return torch.expm1(raw) * self.noise_level
 
     def _voxel_cut(self, like: torch.Tensor) -> torch.Tensor:
@@ -560,7 +607,7 @@ class FlowMatch(GenerativeModel):
         Voxels below the cut (``voxel_cut``, at least δ) are empty; the others lose half the noise's mean and are
         scaled so that every layer holds its stage-1 energy.
         """
-        q = self._deposits(s)
+        q = self._deposits(s, layer)
         kept = (q - 0.5 * self.noise_level) * (q >= self._voxel_cut(q)).to(q.dtype)
         voxels = kept * give_back(layer, kept @ self.membership).index_select(1, self.voxel_layer)
         return voxels / energy.unsqueeze(1)
@@ -578,7 +625,7 @@ class FlowMatch(GenerativeModel):
         chunk = self.inference_chunk  # the chunks of forward(): the same noise gives the same deposits
         with torch.no_grad():
             parts = [
-                self._deposits(self.sample_features(zc, ec, cc)[2])
+                self._deposits(*self.sample_features(zc, ec, cc)[2:])
                 for zc, ec, cc in zip(z.split(chunk), energy.split(chunk), cond.split(chunk), strict=True)
             ]
         cuts = matching_cuts(
