@@ -32,8 +32,9 @@ Every feature is standardised with the mean and standard deviation of the traini
 the weights, fitted by :meth:`FlowMatch.fit_data`); with ``shape_standardisation: layer_energy`` each voxel
 feature is instead standardised around a least-squares line in the log energy λ of its layer,
 ``(s − a_v − b_v λ) / σ_v``: λ is known at sampling (stage 1), so the map stays affine and invertible, and the
-flow sees each voxel relative to its layer's energy rather than a spread dominated by the 100× range of E_inc. Generated voxels below δ are empty; the others are scaled
-so that each layer holds the stage-1 energy: the *normalised* shape is what stage 2 contributes.
+flow sees each voxel relative to its layer's energy rather than a spread dominated by the 100× range of E_inc.
+Generated voxels below δ are empty; the others are scaled so that each layer holds the stage-1 energy: the
+*normalised* shape is what stage 2 contributes.
 """
 
 from __future__ import annotations
@@ -491,11 +492,14 @@ class FlowMatch(GenerativeModel):
             (s - self._shape_offset(layer)) / self.shape_scale,
         )
 
+    def _floored(self, layer: torch.Tensor) -> torch.Tensor:
+        """Layer energies ``(N, L)`` MeV, at least δ/2: a layer below the noise gets the smallest value the
+        training noise made."""
+        return torch.maximum(layer, torch.full_like(layer, 0.5 * self.noise_level))
+
     def _log_layer(self, layer: torch.Tensor) -> torch.Tensor:
-        """λ of every voxel ``(N, V)``: ``log(E_layer / δ)`` of its layer, the layer energy at least δ/2 (the
-        smallest value the training noise makes, as :meth:`_layer_feature`)."""
-        floor = torch.full_like(layer, 0.5 * self.noise_level)
-        lam = torch.log(torch.maximum(layer, floor)) - math.log(self.noise_level)
+        """λ of every voxel ``(N, V)``: ``log(E_layer / δ)`` of its layer (:meth:`_floored`)."""
+        lam = torch.log(self._floored(layer)) - math.log(self.noise_level)
         return lam.index_select(1, self.voxel_layer)
 
     def _shape_offset(self, layer: torch.Tensor) -> torch.Tensor:
@@ -583,8 +587,7 @@ class FlowMatch(GenerativeModel):
 
     def _layer_feature(self, layer: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         scale = (self.preprocessing.response * energy).unsqueeze(1)
-        # a layer below the noise gets the smallest value the training noise made (δ/2)
-        ratio = torch.maximum(layer, torch.full_like(layer, 0.5 * self.noise_level)) / scale
+        ratio = self._floored(layer) / scale
         return (torch.log(ratio) - self.layer_shift) / self.layer_scale
 
     def _deposits(self, s: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
