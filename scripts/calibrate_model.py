@@ -6,7 +6,7 @@ seed as :func:`caloforge.training.train`, and writes the calibrated model to ``-
 
     python scripts/calibrate_model.py runs/calogan-eplus-fm --model best --out runs/calogan-eplus-fm/calibrated
 
-``--steps``/``--solver`` first change a flowmatch model's sampling (the cut depends on it), then calibrate.
+``--steps``/``--solver``/``--time-shift`` first change a flowmatch model's sampling (the cut depends on it), then calibrate.
 """
 
 from __future__ import annotations
@@ -30,14 +30,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the calibrated model")
     parser.add_argument("--steps", type=int, default=None, help="flowmatch: sample with this many solver steps")
     parser.add_argument("--solver", default=None, help="flowmatch: euler, midpoint or heun")
+    parser.add_argument("--energy-steps", type=int, default=None, help="flowmatch: stage 1's steps (default: --steps)")
+    parser.add_argument("--time-shift", type=float, default=None, help="flowmatch: the solver's time-grid shift")
     args = parser.parse_args(argv)
     try:
         cfg = load_train_config(args.run / "config.json")
         model = load_model(args.run / args.model)
-        if args.steps is not None or args.solver is not None:
+        sampling = (args.steps, args.energy_steps, args.solver, args.time_shift)
+        if any(option is not None for option in sampling):
             if not hasattr(model, "with_sampling"):
-                raise CaloforgeError(f"--steps/--solver: a {model.family} model has no solver settings")
-            model = model.with_sampling(steps=args.steps, energy_steps=args.steps, solver=args.solver)
+                raise CaloforgeError(f"--steps/--solver/--time-shift: a {model.family} model has no solver settings")
+            model = model.with_sampling(
+                steps=args.steps,
+                energy_steps=args.energy_steps or args.steps,
+                solver=args.solver,
+                time_shift=args.time_shift,
+            )
         train_set, _ = load_training_data(cfg.data, cfg.seed)
         model.eval()
         model.calibrate(train_set, derive_seed(cfg.seed, _CALIBRATION_KEY))
@@ -45,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         card.setdefault("training", {})["calibration"] = (
             f"scripts/calibrate_model.py {args.run} --model {args.model}"
             + (f" --steps {args.steps}" if args.steps is not None else "")
+            + (f" --energy-steps {args.energy_steps}" if args.energy_steps is not None else "")
             + (f" --solver {args.solver}" if args.solver is not None else "")
+            + (f" --time-shift {args.time_shift}" if args.time_shift is not None else "")
             + ": the training loop's calibration on its training split"
         )
         save_model(model, args.out, card=card)

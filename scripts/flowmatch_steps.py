@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", required=True, help="held-out reference showers (not in the training file)")
     parser.add_argument("--steps", default="1,2,4,8,16,32", help="solver steps to evaluate, comma-separated")
     parser.add_argument("--solver", default=None, help="euler, midpoint or heun (default: the model's)")
+    parser.add_argument(
+        "--time-shift", type=float, default=None, help="shift of the solver's time grid (default: the model's)"
+    )
+    parser.add_argument(
+        "--energy-steps", type=int, default=None, help="stage 1's steps for every row (default: as stage 2's)"
+    )
     parser.add_argument("--distilled", action="append", default=[], help="distilled models (their own settings)")
     parser.add_argument("--n", type=int, default=None, help="use at most N reference showers")
     parser.add_argument("--classifier-preset", default="default", help="default, calochallenge or quick")
@@ -84,7 +90,12 @@ def main(argv: list[str] | None = None) -> int:
 
     base = load_model(resolve_model_path(args.model))
     candidates: list[tuple[str, Any]] = [
-        (args.model, base.with_sampling(steps=int(s), energy_steps=int(s), solver=args.solver))  # type: ignore[attr-defined]
+        (
+            args.model,
+            base.with_sampling(  # type: ignore[attr-defined]
+                steps=int(s), energy_steps=args.energy_steps or int(s), solver=args.solver, time_shift=args.time_shift
+            ),
+        )
         for s in args.steps.split(",")
     ]
     candidates += [(path, load_model(resolve_model_path(path))) for path in args.distilled]
@@ -103,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             "model": name,
             "solver": model.config.solver,
             "steps": model.config.steps,
+            "energy_steps": model.config.energy_steps or model.config.steps,
+            "time_shift": model.config.time_shift,
             "evaluations": list(model.config.evaluations),
             "ms_per_shower": ms,
             "sep_mean": quick_metrics(reference, generated)["sep_mean"],
@@ -119,15 +132,16 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(row), file=sys.stderr, flush=True)
 
     print(
-        "| model | solver | steps | evaluations (stage 1, 2) | "
+        "| model | solver | steps | time shift | evaluations (stage 1, 2) | "
         + " | ".join(f"AUC {k}" for k in kinds)
         + " | sep. power (mean) | ms/shower |"
     )
-    print("|---|---|---|---|" + "---|" * len(kinds) + "---|---|")
+    print("|---|---|---|---|---|" + "---|" * len(kinds) + "---|---|")
     for r in rows:
         aucs = " | ".join(f"{r[f'auc_{k}']:.3f}" for k in kinds)
         print(
-            f"| {r['model']} | {r['solver']} | {r['steps']} | {r['evaluations'][0]}, {r['evaluations'][1]} | {aucs} | "
+            f"| {r['model']} | {r['solver']} | {r['steps']} | {r['time_shift']:g} | "
+            f"{r['evaluations'][0]}, {r['evaluations'][1]} | {aucs} | "
             f"{r['sep_mean']:.4f} | {r['ms_per_shower']:.3f} |"
         )
     if args.json:

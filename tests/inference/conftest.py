@@ -63,7 +63,8 @@ def conditioned_showers(n: int = 60, seed: int = 0) -> ShowerSet:
 def exports(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Callable[[str], Exported]:
     """``exports(name)``: a family's tiny model (or ``"conditioned"``: a WGAN on the mesh that takes a particle
     and θ; ``"wgan-layers"``: the factorised WGAN with both noises and calibrated cuts;
-    ``"flowmatch-layer-energy"``: the flow with layer-energy standardisation), saved and exported to float32 ONNX,
+    ``"flowmatch-layer-energy"``: the flow with layer-energy standardisation, sampled by 2 midpoint steps on a
+    shifted time grid), saved and exported to float32 ONNX,
     made once per test run."""
     base = tmp_path_factory.getbasetemp()
     shared = (base.parent if worker_id != "master" else base) / "caloforge-onnx-exports"
@@ -86,7 +87,13 @@ def exports(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Callabl
                         model.calibrate(data, seed=1)
                     elif name == "flowmatch-layer-energy":  # voxel features standardised on their layer's energy
                         data = tiny_showers(40)
-                        config = {**TINY["flowmatch"][0], "shape_standardisation": "layer_energy"}
+                        config = {
+                            **TINY["flowmatch"][0],
+                            "shape_standardisation": "layer_energy",
+                            "solver": "midpoint",
+                            "steps": 2,
+                            "time_shift": 2.0,
+                        }
                         model = build_model("flowmatch", data.geometry, data=data, config=config, seed=0)
                     else:
                         data = tiny_showers(40)

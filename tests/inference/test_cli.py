@@ -108,6 +108,8 @@ def test_generate_matches_fastsim_and_resumes(model_dir: Path, tmp_path: Path) -
         (["--particle", "gamma"], "trained on e+, not gamma"),
         (["--n", "0"], "--n must be a positive number"),
         (["--theta", "10"], "takes no theta"),
+        (["--steps", "2"], "not sampled by an ODE solver"),
+        (["--time-shift", "2"], "not sampled by an ODE solver"),
     ],
 )
 def test_generate_bad_input(model_dir: Path, tmp_path: Path, args: list[str], message: str) -> None:
@@ -119,6 +121,23 @@ def test_generate_bad_input(model_dir: Path, tmp_path: Path, args: list[str], me
     assert result.exit_code == 1
     assert message in result.output
     assert not list(tmp_path.glob("g.h5*"))
+
+
+def test_generate_with_other_solver_settings(model_dir: Path, tmp_path: Path) -> None:
+    data = tiny_showers(40)
+    model = build_model("flowmatch", data.geometry, data=data, config=TINY["flowmatch"][0], seed=0)
+    path = save_model(model, tmp_path / "fm")
+    code, output = _generate(path, tmp_path / "gen.h5", "--steps", "3", "--solver", "midpoint", "--time-shift", "2")
+    assert code == 0, output
+    got = read(tmp_path / "gen.h5")
+    sim = FastSim.load(path, steps=3, solver="midpoint", time_shift=2.0)
+    np.testing.assert_array_equal(sim.sample(got.energy, seed=7, batch_size=10).showers, got.showers)
+    sampling = read_metadata(tmp_path / "gen.h5")["sampling"]  # the file says how it was sampled
+    assert (sampling["solver"], sampling["steps"], sampling["time_shift"]) == ("midpoint", 3, 2.0)
+    assert _generate(model_dir, tmp_path / "gan.h5")[0] == 0
+    assert "sampling" not in read_metadata(tmp_path / "gan.h5")
+    assert _generate(path, tmp_path / "bad.h5", "--time-shift", "0")[0] == 1
+    assert not list(tmp_path.glob("bad.h5*"))
 
 
 def test_generate_outside_the_training_range_warns_or_refuses(model_dir: Path, tmp_path: Path) -> None:

@@ -190,3 +190,10 @@ def test_solver_steps_at_load(tmp_path: Path) -> None:
         FastSim.load(tmp_path / "flowmatch", steps=0)
     with pytest.raises(ModelError, match="not sampled by an ODE solver"):
         FastSim.load(tmp_path / "wgan", steps=2)
+    shifted = FastSim.load(tmp_path / "flowmatch", steps=3, solver="heun", time_shift=2.0)
+    assert shifted.model.config.time_shift == 2.0  # type: ignore[union-attr]
+    assert not np.array_equal(fast.sample(energy, seed=3).showers, shifted.sample(energy, seed=3).showers)
+    with pytest.raises(ModelError, match="time_shift: must be finite and > 0"):
+        FastSim.load(tmp_path / "flowmatch", time_shift=-1.0)
+    with pytest.raises(ModelError, match="not sampled by an ODE solver"):
+        FastSim.load(tmp_path / "wgan", time_shift=2.0)

@@ -187,9 +187,11 @@ def test_factorised_wgan_exports_with_its_noise_and_cut(exports: Callable[[str],
 
 @onnx_group("flowmatch-layer-energy")
 def test_layer_energy_standardisation_exports(exports: Callable[[str], Exported]) -> None:
-    # the voxel features' offset a_v + b_v λ depends on stage 1's layer energies: it is in the graph
+    # the voxel features' offset a_v + b_v λ depends on stage 1's layer energies: it is in the graph; so are
+    # the times of the shifted solver grid
     ex = exports("flowmatch-layer-energy")
     assert getattr(ex.model, "shape_slope", None) is not None
+    assert ex.model.config.time_shift == 2.0  # type: ignore[attr-defined]
     energy = np.geomspace(2e3, 9e4, 29)
     a = FastSim.load(ex.folder, threads=1).sample(energy, seed=3)
     b = FastSim.load(ex.onnx, threads=1).sample(energy, seed=3)

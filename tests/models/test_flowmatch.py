@@ -69,6 +69,10 @@ def test_config_checks() -> None:
     assert model.with_sampling(steps=1, energy_steps=4, solver="heun").config.evaluations == (8, 2)
     with pytest.raises(ConfigError, match="steps: must be >= 1"):
         model.with_sampling(steps=0)
+    assert model.with_sampling(time_shift=2.5).config.time_shift == 2.5
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ConfigError, match="time_shift: must be finite"):
+            model.with_sampling(time_shift=bad)
 
 
 @pytest.mark.parametrize("standardisation", ["global", "layer_energy"])
@@ -240,6 +244,35 @@ def test_solvers_integrate_a_known_field() -> None:
     errors = {s: abs(float(fm._solve(growth, one, (), 4, s)) - np.e) for s in ("euler", "midpoint", "heun")}
     assert errors["midpoint"] < errors["euler"] / 5
     assert errors["heun"] < errors["euler"] / 5
+
+
+@pytest.mark.parametrize("shift", [0.5, 1.0, 3.0])
+def test_time_grid(shift: float) -> None:
+    grid = np.array(fm.time_grid(5, shift))
+    assert grid[0] == 0.0
+    assert grid[-1] == pytest.approx(1.0)
+    assert np.all(np.diff(grid) > 0)
+    steps = np.diff(grid)
+    if shift == 1.0:
+        np.testing.assert_allclose(grid, np.linspace(0, 1, 6))
+    elif shift > 1:  # shorter steps towards the data (t = 1)
+        assert np.all(np.diff(steps) < 0)
+    else:
+        assert np.all(np.diff(steps) > 0)
+
+
+def test_shifted_grids_integrate_a_known_field() -> None:
+    # dx/dt = t² from 0: x(1) = 1/3. The midpoint solver is the midpoint rule on the grid's steps; Euler's
+    # error (the left Riemann sum's) is smaller on grids with short steps where t² is steep (near t = 1)
+    def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return (t**2).expand_as(x)
+
+    x0 = torch.zeros(2, 1, dtype=torch.float64)
+    for shift in (0.5, 1.0, 2.0):
+        exact = sum((b - a) * ((a + b) / 2) ** 2 for a, b in itertools.pairwise(fm.time_grid(4, shift)))
+        assert float(fm._solve(velocity, x0, (), 4, "midpoint", shift)[0, 0]) == pytest.approx(exact)
+    errors = {sh: abs(float(fm._solve(velocity, x0, (), 4, "euler", sh)[0, 0]) - 1 / 3) for sh in (0.5, 1.0, 2.0)}
+    assert errors[2.0] < errors[1.0] < errors[0.5]
 
 
 def test_steps_change_the_samples_not_the_weights() -> None:

@@ -43,6 +43,12 @@ def generate(
         None, "--steps", help="Flow-matching models: ODE solver steps per stage (fewer: faster; default: the model's)."
     ),
     solver: str | None = typer.Option(None, "--solver", help="Flow-matching models: euler, midpoint or heun."),
+    time_shift: float | None = typer.Option(
+        None,
+        "--time-shift",
+        help="Flow-matching models: shift of the solver's time grid (>1: shorter steps near the data; "
+        "default: the model's).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Generate showers with a trained model (or an exported .onnx file), streamed in batches."""
@@ -59,7 +65,14 @@ def generate(
         raise ModelError("--strict and --allow-extrapolation contradict each other; choose one")
     spec = EnergySpectrum.parse(energy, spectrum=spectrum)
     sim = FastSim.load(
-        model, device=device, threads=threads, backend=backend, precision=precision, steps=steps, solver=solver
+        model,
+        device=device,
+        threads=threads,
+        backend=backend,
+        precision=precision,
+        steps=steps,
+        solver=solver,
+        time_shift=time_shift,
     )
     theta_rad = None if theta is None else math.radians(theta)
     outside = sim.extrapolation_message([spec.low, spec.high], theta_rad)

@@ -265,6 +265,7 @@ class FastSim:
         particle: str | int | None = None,
         steps: int | None = None,
         solver: str | None = None,
+        time_shift: float | None = None,
     ) -> FastSim:
         """Load a pretrained model by name, a model folder, a training run folder (its best model), or an
         ONNX file written by ``caloforge export``.
@@ -282,6 +283,8 @@ class FastSim:
                 and this solver (``euler``, ``midpoint``, ``heun``) instead of the saved settings: fewer steps
                 are faster (docs/flowmatching.md has fidelity against steps). The model's voxel cut stays the
                 one calibrated for its saved settings.
+            time_shift: for a flowmatch model, the shift σ of the solver's time grid (σ > 1: shorter steps near
+                the data; see :class:`~caloforge.models.flowmatch.FlowMatchConfig`) instead of the saved one.
 
         Raises:
             ModelError: unknown model, unreadable folder or file, unknown backend or precision, or a model that
@@ -306,18 +309,23 @@ class FastSim:
             if chosen not in BACKENDS:
                 raise ModelError(f"unknown backend {chosen!r}; available: {', '.join(BACKENDS)}")
             model = load_model(path)
-            if steps is not None or solver is not None:
+            if steps is not None or solver is not None or time_shift is not None:
                 from caloforge.models.flowmatch import FlowMatch
 
                 if not isinstance(model, FlowMatch):
                     raise ModelError(
                         f"model {str(name_or_path)!r} ({model.family}) is not sampled by an ODE solver; "
-                        "steps and solver apply to flowmatch models"
+                        "steps, solver and time_shift apply to flowmatch models"
                     )
                 try:
-                    model = model.with_sampling(steps=steps, energy_steps=steps, solver=solver)  # type: ignore[arg-type]
+                    model = model.with_sampling(
+                        steps=steps,
+                        energy_steps=steps,
+                        solver=solver,  # type: ignore[arg-type]
+                        time_shift=time_shift,
+                    )
                 except ConfigError as exc:
-                    raise ModelError(f"steps/solver: {exc}") from None
+                    raise ModelError(f"steps/solver/time_shift: {exc}") from None
             sim = cls(
                 model,
                 name=str(name_or_path),

@@ -85,6 +85,9 @@ def generate_to_file(
         "backend": sim.backend_name,
         "precision": sim.precision,
     }
+    sampling = _solver_settings(sim)
+    if sampling is not None:
+        metadata["sampling"] = sampling
     optional = tuple(k for k, v in (("particle", p_probe), ("theta", theta_probe)) if v is not None)
     writer = NativeWriter(path, sim.geometry, metadata=metadata, optional=optional, resume=resume, keep_partial=True)
     with writer:
@@ -103,3 +106,16 @@ def generate_to_file(
             if progress is not None:
                 progress(m)
     return Path(path)
+
+
+def _solver_settings(sim: FastSim) -> dict[str, Any] | None:
+    """An ODE-sampled model's solver settings (they change the showers, so the file records them), else None."""
+    from caloforge.models.flowmatch import SAMPLING_KEYS, FlowMatch
+
+    model = getattr(sim, "model", None)
+    if not isinstance(model, FlowMatch):
+        return None
+    config = model.config
+    return {key: getattr(config, key) for key in SAMPLING_KEYS if key != "voxel_cut"} | {
+        "voxel_cut": None if config.voxel_cut is None else list(config.voxel_cut)
+    }

@@ -40,6 +40,7 @@ Generated voxels below δ are empty; the others are scaled so that each layer ho
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -68,12 +69,13 @@ __all__ = [
     "FlowMatchTrainer",
     "FlowMatchTrainerConfig",
     "layer_tokens",
+    "time_grid",
 ]
 
 Solver = Literal["euler", "midpoint", "heun"]
 
 #: model-config keys that change how the ODE is solved, not the networks (a reflow student may differ here)
-SAMPLING_KEYS = ("solver", "steps", "energy_steps", "voxel_cut")
+SAMPLING_KEYS = ("solver", "steps", "energy_steps", "time_shift", "voxel_cut")
 
 
 #: fit_data uses at most this many showers, read in chunks of about this many voxel values
@@ -106,6 +108,9 @@ class FlowMatchConfig:
         solver: ODE solver of sampling: ``euler`` (1 evaluation per step), ``midpoint`` or ``heun`` (2).
         steps: solver steps of stage 2 (shapes).
         energy_steps: solver steps of stage 1 (``None``: ``steps``).
+        time_shift: the solver's time grid, ``t_k = σu/(1 + (σ − 1)u)`` at ``u = k/steps`` with σ this shift
+            (the timestep shift of Esser et al., arXiv:2403.03206, there with the noise at t = 1, here at t = 0):
+            σ = 1 is the uniform grid, σ > 1 takes shorter steps near the data (t = 1), σ < 1 near the noise.
         energy_scaling: how the incident energy enters the networks (``log`` or ``linear``).
         alpha: α of the logit transform of the u-parameters (CaloFlow: 1e-6).
         noise_level: dequantisation noise δ in MeV (``None``: the geometry's threshold, else 1 keV);
@@ -133,6 +138,7 @@ class FlowMatchConfig:
     solver: Solver = "midpoint"
     steps: int = 8
     energy_steps: int | None = None
+    time_shift: float = 1.0
     energy_scaling: Literal["log", "linear"] = "log"
     alpha: float = 1e-6
     noise_level: float | None = None
@@ -158,6 +164,7 @@ class FlowMatchConfig:
             (self.n_heads >= 1 and self.d_model % self.n_heads != 0, "n_heads", "must divide d_model"),
             (self.patch_size < 0, "patch_size", "must be >= 0 (0: one token per layer)"),
             (self.energy_steps is not None and self.energy_steps < 1, "energy_steps", "must be >= 1"),
+            (not (self.time_shift > 0 and math.isfinite(self.time_shift)), "time_shift", "must be finite and > 0"),
             (not 0 < self.alpha < 0.5, "alpha", f"must be in (0, 0.5), got {self.alpha}"),
             (self.noise_level is not None and not self.noise_level > 0, "noise_level", "must be > 0 MeV"),
             (
@@ -334,13 +341,24 @@ class _ShapeNet(nn.Module):
         return self.head(features).squeeze(2) + s * self.skip(temb)
 
 
+def time_grid(steps: int, shift: float = 1.0) -> list[float]:
+    """The ``steps + 1`` solver times from 0 to 1: ``σu/(1 + (σ − 1)u)`` at ``u = k/steps`` (σ = ``shift``)."""
+    return [shift * u / (1 + (shift - 1) * u) for u in (k / steps for k in range(steps + 1))]
+
+
 def _solve(
-    velocity: Callable[..., torch.Tensor], x: torch.Tensor, context: tuple[torch.Tensor, ...], steps: int, solver: str
+    velocity: Callable[..., torch.Tensor],
+    x: torch.Tensor,
+    context: tuple[torch.Tensor, ...],
+    steps: int,
+    solver: str,
+    shift: float = 1.0,
 ) -> torch.Tensor:
-    """Integrate ``dx/dt = velocity(x, t, *context)`` from t = 0 to 1 in ``steps`` equal steps."""
-    h = 1.0 / steps
-    for k in range(steps):
-        t = x.new_full((x.shape[0], 1), k * h)
+    """Integrate ``dx/dt = velocity(x, t, *context)`` from t = 0 to 1 in ``steps`` steps on :func:`time_grid`."""
+    times = time_grid(steps, shift)
+    for t0, t1 in itertools.pairwise(times):
+        h = t1 - t0
+        t = x.new_full((x.shape[0], 1), t0)
         v = velocity(x, t, *context)
         if solver == "euler":
             x = x + h * v
@@ -428,7 +446,12 @@ class FlowMatch(GenerativeModel):
         return self.n_layers + self.geometry.n_voxels
 
     def with_sampling(
-        self, *, steps: int | None = None, solver: Solver | None = None, energy_steps: int | None = None
+        self,
+        *,
+        steps: int | None = None,
+        solver: Solver | None = None,
+        energy_steps: int | None = None,
+        time_shift: float | None = None,
     ) -> FlowMatch:
         """A copy of the model that samples with other solver settings (same weights).
 
@@ -443,6 +466,8 @@ class FlowMatch(GenerativeModel):
             changes["energy_steps"] = energy_steps
         if solver is not None:
             changes["solver"] = solver
+        if time_shift is not None:
+            changes["time_shift"] = time_shift
         config = from_dict(FlowMatchConfig, to_dict(replace(self.config, **changes)), path="model")
         other = copy.deepcopy(self)
         other.config = config
@@ -641,10 +666,11 @@ class FlowMatch(GenerativeModel):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Both ODEs: noise ``(N, L + V)`` → standardised ``(y, ℓ, s)`` and the layer energies ``(N, L)`` MeV."""
         cfg = self.config
-        y = _solve(self.energy_net, z[:, : self.n_layers], (cond,), cfg.energy_steps or cfg.steps, cfg.solver)
+        n_energy = cfg.energy_steps or cfg.steps
+        y = _solve(self.energy_net, z[:, : self.n_layers], (cond,), n_energy, cfg.solver, cfg.time_shift)
         layer, y = self._layer_energies(y, energy)
         ell = self._layer_feature(layer, energy)
-        s = _solve(self.shape_net, z[:, self.n_layers :], (cond, y, ell), cfg.steps, cfg.solver)
+        s = _solve(self.shape_net, z[:, self.n_layers :], (cond, y, ell), cfg.steps, cfg.solver, cfg.time_shift)
         return y, ell, s, layer
 
     def decode(self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
