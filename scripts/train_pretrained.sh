@@ -10,7 +10,8 @@
 # The training file needs >= 50,000 showers (1-100 GeV, uniform); the held-out file holds other showers of the
 # same spectrum (e.g. the last 5,000 of the same simulation run, left out of the training file).
 #   1. teacher: configs/flowmatch-calogan.yaml for EPOCHS epochs (calibrated by the training loop)  -> RUNS/calogan-<p>
-#   2. its evaluation against the held-out sample, packaged as the pretrained model calogan-<p>
+#   2. the teacher sampled with SAMPLING (its voxel cut recalibrated, scripts/calibrate_model.py)  -> RUNS/calogan-<p>/sampled,
+#      its evaluation against the held-out sample, packaged as the pretrained model calogan-<p>
 #   3. with DISTIL=1: reflow student (configs/flowmatch-calogan-reflow.yaml), the fidelity-vs-steps table, its
 #      evaluation, packaged as calogan-<p>-distilled                                            -> RUNS/calogan-<p>-distilled
 #   4. with WGAN=1: the factorised WGAN-GP (configs/wgan-layers.yaml, WGAN_EPOCHS epochs), its evaluation,
@@ -19,7 +20,9 @@
 # Packaging writes into DEST (default: the package's pretrained folder, src/caloforge/models/pretrained/ in a
 # source checkout), replacing a model of the same name.
 #
-# Environment: RUNS (default runs), EPOCHS (teacher epochs, default 80), FLOWMATCH (default 1), DISTIL (default
+# Environment: RUNS (default runs), EPOCHS (teacher epochs, default 80), SAMPLING (the packaged teacher's
+# "stage-2 steps,stage-1 steps,time shift" of midpoint steps, default "5,16,1.5" as shipped since 2026-11-24;
+# empty: the training config's 8 uniform steps), FLOWMATCH (default 1), DISTIL (default
 # 0), STUDENT_EPOCHS (default 12), STEPS_TABLE (default 1; 0 skips the fidelity-vs-steps table of step 3, e.g.
 # to package the student first and make the table later with the same command), WGAN (default 0), WGAN_EPOCHS
 # (default 200), DEST, THREADS (CPU threads for training, default 1: faster than 2 on a busy machine),
@@ -48,6 +51,7 @@ done
 
 RUNS=${RUNS:-runs}
 EPOCHS=${EPOCHS:-80}
+SAMPLING=${SAMPLING-5,16,1.5}
 FLOWMATCH=${FLOWMATCH:-1}
 DISTIL=${DISTIL:-0}
 WGAN=${WGAN:-0}
@@ -132,8 +136,16 @@ if [ "$FLOWMATCH" = "1" ]; then
     echo "== 1. teacher: conditional flow matching, $EPOCHS epochs ($teacher)"
     train_run "$here/configs/flowmatch-calogan.yaml" "$teacher" --epochs "$EPOCHS"
     echo "== 2. evaluate and package $name"
-    evaluate_and_package "$teacher" "$name" \
-        "two-stage conditional flow matching (8 midpoint steps per stage), $particle 1-100 GeV, calogan geometry"
+    if [ -n "$SAMPLING" ]; then
+        IFS=, read -r s_steps s_energy s_shift <<< "$SAMPLING"
+        [ -f "$teacher/sampled/model.safetensors" ] || "$PYTHON" "$here/scripts/calibrate_model.py" "$teacher" \
+            --steps "$s_steps" --energy-steps "$s_energy" --solver midpoint --time-shift "$s_shift" --out "$teacher/sampled"
+        evaluate_and_package "$teacher/sampled" "$name" \
+            "two-stage conditional flow matching ($s_steps midpoint steps of stage 2 on a time grid shifted by $s_shift, $s_energy of stage 1), $particle 1-100 GeV, calogan geometry"
+    else
+        evaluate_and_package "$teacher" "$name" \
+            "two-stage conditional flow matching (8 midpoint steps per stage), $particle 1-100 GeV, calogan geometry"
+    fi
 
     if [ "$DISTIL" = "1" ]; then
         echo "== 3. student: reflow distillation to 2 midpoint steps ($student)"
