@@ -115,7 +115,4 @@ def _solver_settings(sim: FastSim) -> dict[str, Any] | None:
     model = getattr(sim, "model", None)
     if not isinstance(model, FlowMatch):
         return None
-    config = model.config
-    return {key: getattr(config, key) for key in SAMPLING_KEYS if key != "voxel_cut"} | {
-        "voxel_cut": None if config.voxel_cut is None else list(config.voxel_cut)
-    }
+    return {key: getattr(model.config, key) for key in SAMPLING_KEYS}  # JSON writes the cut's tuple as a list
