@@ -208,3 +208,50 @@ def test_shipped_wgans_export_within_tolerance(name: str, tmp_path: Path) -> Non
     result = export_onnx(resolve_model_path(name), tmp_path / "model.onnx")
     assert result.deviation <= 1.0
     assert (tmp_path / "model.onnx").stat().st_size > 0
+
+
+def test_small_products_are_those_far_below_the_largest() -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    from caloforge.inference.quantize import SMALL_PRODUCT, _small_products
+
+    nodes, inits = [], []
+    x = "x"
+    for k, (n_in, n_out) in enumerate([(64, 64), (64, 4), (4, 4), (4, 64)]):
+        w = f"w{k}"
+        inits.append(numpy_helper.from_array(np.ones((n_in, n_out), np.float32), w))
+        nodes.append(helper.make_node("MatMul", [x, w], [f"y{k}"], name=f"mm{k}"))
+        x = f"y{k}"
+    nodes.append(helper.make_node("MatMul", [x, x], ["z"], name="no_constant"))  # no weights: not a candidate
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 2])],
+        inits,
+    )
+    # the largest has 4096 weights: 64 × 4 = 4096 / 16 is not below the limit, 4 × 4 is
+    assert SMALL_PRODUCT == 16
+    assert _small_products(helper.make_model(graph)) == ["mm2"]
+    assert _small_products(helper.make_model(graph), fraction=1) == ["mm1", "mm2", "mm3"]
+
+
+@onnx_group("flowmatch")
+def test_int8_keeps_the_per_voxel_products_in_float32(exports: Callable[[str], Exported]) -> None:
+    from onnx import numpy_helper
+
+    info = read_onnx(exports("flowmatch").onnx)
+    proto = convert_precision(info.proto, "int8", info.convention)
+    ops = [n.op_type for n in proto.graph.node]
+    assert "MatMulInteger" in ops, "the large products run in int8"
+    inits = {t.name: tuple(t.dims) for t in proto.graph.initializer}
+    float_weights = {
+        inits[i] for n in proto.graph.node if n.op_type in ("MatMul", "Gemm") for i in n.input if i in inits
+    }
+    head = exports("flowmatch").model.config
+    # the per-voxel head (its own state and head_features numbers -> head_hidden -> 1) stays float32
+    assert (head.head_hidden, 1) in float_weights or (1, head.head_hidden) in float_weights
+    # 7-bit weights (reduce_range): no saturation of VPMADDUBSW's int16 pair sums on CPUs without VNNI
+    weights = [numpy_helper.to_array(t) for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert weights
+    assert max(int(np.abs(w.astype(int)).max()) for w in weights) <= 64

@@ -10,12 +10,13 @@ weight is an initializer. The graph's inputs and outputs stay float32 in every v
   included). Everything else — energies in MeV, the conversion to MeV, nodes that write the graph's outputs —
   stays float32, with Cast nodes at the borders. The limit leaves a factor 16 below float16's largest value
   (65504) for extrapolation.
-- ``int8``: ``onnxruntime.quantization.quantize_dynamic`` on MatMul and Gemm (not on products with a
-  non-negative constant matrix: sums and resamplings, see :func:`_aggregation_products`): int8 weights with one
-  scale per output channel, activations quantised to uint8 with a scale computed per run over the whole input
-  tensor (so a shower depends slightly
-  on the other showers of its chunk; FastSim's chunks are fixed, so the same seed and batch size still give the
-  same showers). This is the scheme of the 3DGAN int8 study (Rehm et al. 2021, EVALUATION.md).
+- ``int8``: ``onnxruntime.quantization.quantize_dynamic`` on MatMul and Gemm, except products with a
+  non-negative constant matrix (sums and resamplings, see :func:`_aggregation_products`) and products with
+  fewer than 1/:data:`SMALL_PRODUCT` of the largest product's weights (:func:`_small_products`): 7-bit int8
+  weights (``reduce_range``) with one scale per output channel, activations quantised to uint8 with a scale
+  computed per run over the whole input tensor (so a shower depends slightly on the other showers of its
+  chunk; FastSim's chunks are fixed, so the same seed and batch size still give the same showers). This is the
+  scheme of the 3DGAN int8 study (Rehm et al. 2021, EVALUATION.md).
 - ``int8-static``: ``quantize_static`` (QDQ format, MinMax calibration) on MatMul and Gemm, with scales
   calibrated on noise + conditions drawn over the training range (a generator's inputs are noise and
   conditions, so no showers are needed).
@@ -68,6 +69,9 @@ FP16_OPS = frozenset(
 #: ops that read a float tensor of either precision without a Cast (they use only its shape)
 _SHAPE_OPS = frozenset({"Shape", "Size"})
 _QUANT_OPS = ["MatMul", "Gemm"]
+#: products with fewer than 1/SMALL_PRODUCT of the largest product's constant weights stay float32 in the dynamic
+#: int8 graph (:func:`_small_products`)
+SMALL_PRODUCT = 16
 
 
 def _modules() -> tuple[Any, Any]:
@@ -411,20 +415,49 @@ def _aggregation_products(model: onnx.ModelProto) -> list[str]:
     return out
 
 
+def _small_products(model: onnx.ModelProto, fraction: int = SMALL_PRODUCT) -> list[str]:
+    """Names of MatMul/Gemm nodes whose constant operand has fewer than 1/``fraction`` of the entries of the
+    graph's largest constant operand of a MatMul/Gemm.
+
+    Such products cost little, so int8 saves almost no time on them, but they often act on single numbers
+    where a per-tensor uint8 scale over a whole batch is coarse. In calogan-eplus's graph (largest: the
+    adaLN maps, 128 → 768) they are the per-voxel head (5 → 16 → 1) and the per-voxel skip weights (12 time
+    features → 504 voxels) of stage 2, the time-feature inputs (16 → 128) and the output layer of the stage-1
+    MLP (128 → 3): under 2 % of the multiply-adds. Keeping them float32 took the worst separation power of
+    its int8 graph against float32 from 0.079 to 0.0041 at the same speed (2026-11-24, AMD EPYC with AVX2,
+    together with ``reduce_range``; docs/deployment.md).
+    """
+    _modules()
+    inits = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer}
+    sizes = {
+        node.name: max(inits[name] for name in node.input[:2] if name in inits)
+        for node in model.graph.node
+        if node.op_type in _QUANT_OPS and any(name in inits for name in node.input[:2])
+    }
+    limit = max(sizes.values(), default=0) / fraction
+    return [name for name, size in sizes.items() if size < limit]
+
+
 def to_int8_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
-    """int8 weights, per-run uint8 activations on MatMul and Gemm (``quantize_dynamic``)."""
+    """7-bit int8 weights, per-run uint8 activations on MatMul and Gemm (``quantize_dynamic``)."""
     onnx, _ = _modules()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory() as tmp, _quiet_quantizer():
         pre = _preprocess(model, Path(tmp))
         out = Path(tmp) / "int8.onnx"
+        graph = onnx.load_model(str(pre))
         quantize_dynamic(
             str(pre),
             str(out),
             op_types_to_quantize=_QUANT_OPS,
-            nodes_to_exclude=_aggregation_products(onnx.load_model(str(pre))),
+            nodes_to_exclude=_aggregation_products(graph) + _small_products(graph),
             weight_type=QuantType.QInt8,
+            # weights in 7 bits: x86 CPUs without VNNI (AVX2, AVX-512F) multiply uint8 by int8 with VPMADDUBSW,
+            # whose int16 pair sums saturate with 8-bit weights (onnxruntime's quantisation docs; OpenVINO's
+            # "saturation issue"). On an AVX2 AMD EPYC this halved the worst separation power of calogan-eplus
+            # against float32 (docs/deployment.md)
+            reduce_range=True,
             # one weight scale per output column: on calogan-eplus-wgan this halved the worst separation power
             # against fp32 (0.011 -> 0.006) at 5 % of the speed (docs/deployment.md)
             per_channel=True,
