@@ -307,14 +307,19 @@ class WGAN(GenerativeModel):
     ) -> torch.Tensor:
         """Output ``"layers"``: voxel energies ``(N, V)`` MeV, after the per-layer ``voxel_cut`` if given."""
         share, t = self.parts(z, cond)
-        layer = self.layer_energies(t, energy)
-        voxels = share * self.per_voxel(layer)
-        if voxel_cut is None:
-            return voxels
-        cut = torch.tensor(voxel_cut, dtype=voxels.dtype, device=voxels.device)
-        kept = voxels * (voxels >= cut.index_select(0, self.voxel_layer)).to(voxels.dtype)
-        # the cut energy goes back to the layer's remaining voxels: the layer energies stay as generated
-        return kept * self.per_voxel(give_back(layer, kept @ self.membership))
+        # in the buffers' precision (float32) also under FastSim's bf16/fp16 autocast: the layer energies and sums
+        # set every voxel's scale (in bf16 the sums widened the 0.12 %-wide E_tot/E_inc peak of
+        # calogan-eplus-wgan by 70 %; docs/deployment.md)
+        with torch.autocast(z.device.type, enabled=False):
+            share, t = share.to(self.membership.dtype), t.to(self.membership.dtype)
+            layer = self.layer_energies(t, energy)
+            voxels = share * self.per_voxel(layer)
+            if voxel_cut is None:
+                return voxels
+            cut = torch.tensor(voxel_cut, dtype=voxels.dtype, device=voxels.device)
+            kept = voxels * (voxels >= cut.index_select(0, self.voxel_layer)).to(voxels.dtype)
+            # the cut energy goes back to the layer's remaining voxels: the layer energies stay as generated
+            return kept * self.per_voxel(give_back(layer, kept @ self.membership))
 
     def calibrate(self, data: ShowerSet, seed: int) -> None:
         """Output ``"layers"``: set ``voxel_cut`` so that generated showers have, per layer, as many non-empty
