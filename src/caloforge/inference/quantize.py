@@ -9,8 +9,8 @@ weight is an initializer. The graph's inputs and outputs stay float32 in every v
   :data:`FP16_LIMIT` in magnitude on calibration inputs (noise + conditions over the training range, ends
   included) and it is not in the decoding tail (a path to an output that passes no learned product: the
   conversion of network outputs to energies). Everything else — energies in MeV, the conversion to MeV, nodes
-  that write the graph's outputs — stays float32, with Cast nodes at the borders. The limit leaves a factor 16 below float16's largest value
-  (65504) for extrapolation.
+  that write the graph's outputs — stays float32, with Cast nodes at the borders. The limit leaves a factor 16
+  below float16's largest value (65504) for extrapolation.
 - ``int8``: ``onnxruntime.quantization.quantize_dynamic`` on MatMul and Gemm, except products with a
   non-negative constant matrix (sums and resamplings, see :func:`_aggregation_products`) and products with
   fewer than 1/:data:`SMALL_PRODUCT` of the largest product's weights (:func:`_small_products`): 7-bit int8
@@ -246,20 +246,21 @@ def to_float16(model: onnx.ModelProto, reader: CalibrationReader, limit: float =
     # E_tot/E_inc, a ~0.1 %-wide peak, falls on float16's grid of 2^-11 (calogan-eplus-wgan: 0.14 against
     # float32 before, docs/deployment.md)
     sums = set(_aggregation_products(model))
-    producer = {o: node for node in graph.node for o in node.output}
-    tail: set[str] = set()  # node names
+    producer = {o: k for k, node in enumerate(graph.node) for o in node.output}
+    tail: set[int] = set()  # node indices
     todo = [producer[o] for o in outputs if o in producer]
     while todo:
-        node = todo.pop()
-        if node.name in tail or (node.op_type in _QUANT_OPS and node.name not in sums):
+        k = todo.pop()
+        node = graph.node[k]
+        if k in tail or (node.op_type in _QUANT_OPS and node.name not in sums):
             continue
-        tail.add(node.name)
+        tail.add(k)
         todo.extend(producer[i] for i in node.input if i in producer)
     lowp = []
-    for node in graph.node:
+    for k, node in enumerate(graph.node):
         floats = [n for n in [*node.input, *node.output] if n in is_float]
         ok = (
-            node.name not in tail
+            k not in tail
             and node.op_type in FP16_OPS
             and bool(floats)
             and not (set(node.output) & outputs)
