@@ -20,7 +20,7 @@
 # Packaging writes into DEST (default: the package's pretrained folder, src/caloforge/models/pretrained/ in a
 # source checkout), replacing a model of the same name.
 #
-# Environment: RUNS (default runs), EPOCHS (teacher epochs, default 80), SAMPLING (the packaged teacher's
+# Environment: RUNS (default runs), EPOCHS (teacher epochs, default 160 as shipped since 2026-11-24), SAMPLING (the packaged teacher's
 # "stage-2 steps,stage-1 steps,time shift" of midpoint steps, default "5,16,1.5" as shipped since 2026-11-24;
 # empty: the training config's 8 uniform steps), FLOWMATCH (default 1), DISTIL (default
 # 0), STUDENT_EPOCHS (default 12), STEPS_TABLE (default 1; 0 skips the fidelity-vs-steps table of step 3, e.g.
@@ -50,7 +50,7 @@ for f in "$train" "$heldout"; do
 done
 
 RUNS=${RUNS:-runs}
-EPOCHS=${EPOCHS:-80}
+EPOCHS=${EPOCHS:-160}
 SAMPLING=${SAMPLING-5,16,1.5}
 FLOWMATCH=${FLOWMATCH:-1}
 DISTIL=${DISTIL:-0}
