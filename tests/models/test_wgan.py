@@ -345,3 +345,94 @@ def test_layer_sums_stay_float32_under_bf16_autocast() -> None:
     kept = sums > 0
     assert kept.float().mean() > 0.5
     assert torch.allclose(sums[kept], layer[kept], rtol=1e-5, atol=0)
+
+
+def test_two_stage_shapes_follow_the_layer_energies_they_are_given(tmp_path: Path) -> None:
+    model = _model(two_stage=True, placement_noise=True, energy_noise=True, energy_latent_dim=5).eval()
+    assert model.latent_dim == model.config.latent_dim + 40 + 5 + 3
+    n = 64
+    z = torch.randn(n, model.latent_dim, generator=torch_generator(8))
+    energy = torch.linspace(2_000.0, 90_000.0, n)
+    cond = model.preprocessing.condition(energy)
+    with torch.no_grad():
+        share, t = model.parts(z, cond)
+        torch.testing.assert_close(t, model.energy_features(z, cond))
+        torch.testing.assert_close(share, model.shape_given(z, cond, t))
+        # the shape generator is conditioned on the u-features: other layer energies, other shapes
+        assert (model.shape_given(z, cond, t + 1.0) - share).abs().max() > 1e-4
+        # the energy generator sees only its own noise (and the conditions): the shape noise leaves t alone
+        other = z.clone()
+        other[:, : model.config.latent_dim] = torch.randn(n, model.config.latent_dim, generator=torch_generator(9))
+        torch.testing.assert_close(model.energy_features(other, cond), t)
+        showers = model(z, energy)
+    torch.testing.assert_close(share @ model.membership, torch.ones(n, 3))
+    torch.testing.assert_close(showers @ model.membership, model.layer_energies(t, energy), rtol=1e-4, atol=1e-3)
+    loaded = load_model(save_model(model, tmp_path / "m"))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(z, energy), showers, rtol=0, atol=0)
+    with pytest.raises(ConfigError, match='two_stage: needs output "layers"'):
+        _model(output="voxels", two_stage=True)
+    with pytest.raises(ConfigError, match="energy_hidden: must be a non-empty list"):
+        _model(two_stage=True, energy_hidden=[])
+
+
+def test_two_stage_critics_judge_the_shapes_given_the_real_layer_energies() -> None:
+    def run() -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        model = _model(two_stage=True, placement_noise=True, energy_noise=True)
+        config = WGANTrainer.config_from_dict({**TINY["wgan"][1], "high_level_critic": True})
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            trainer = WGANTrainer(model, config, generator=torch_generator(0))
+        trainer.train()
+        n_cond = model.preprocessing.n_conditions
+        assert list(trainer.critics) == ["voxel", "moments", "energy"]
+        # shapes | conditions and the layers' u-features; moments | the same; u-features | conditions
+        assert trainer.critics["voxel"].net[0].in_features == 40 + n_cond + 3
+        assert trainer.critics["moments"].net[0].in_features == model.n_moments + n_cond + 3
+        assert trainer.critics["energy"].net[0].in_features == 3 + n_cond
+        losses = _step_moves_every_parameter(trainer)
+        return losses, model.state_dict()
+
+    (la, wa), (lb, wb) = run(), run()
+    assert la == lb
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # the fakes the shape critics see are made at the real showers' layer energies
+    model = _model(two_stage=True)
+    trainer = WGANTrainer(model, WGANTrainer.config_from_dict(TINY["wgan"][1]), generator=torch_generator(0))
+    batch = DeviceData.build(tiny_showers(16, seed=3), model.preprocessing, torch.device("cpu")).batch(np.arange(16))
+    with torch.no_grad():
+        real, real_t = trainer._real_views(batch)
+        assert real_t is not None
+        fake = trainer._fake_views(trainer.noise(16), batch.energy, batch.cond, batch.x, real_t)
+    torch.testing.assert_close(fake["voxel"][1], real["voxel"][1])  # the same condition: E and real u-features
+    torch.testing.assert_close(real["voxel"][1][:, -3:], real_t)
+    assert not torch.allclose(fake["energy"][0], real_t)  # the energy critic judges the energy generator's own
+
+
+def test_linear_view_shows_the_critic_standardised_energy_fractions() -> None:
+    model = _model()
+    config = WGANTrainer.config_from_dict({**TINY["wgan"][1], "linear_view": True})
+    trainer = WGANTrainer(model, config, generator=torch_generator(0))
+    trainer.train()
+    n_cond = model.preprocessing.n_conditions
+    assert trainer.critics["voxel"].net[0].in_features == 2 * 40 + 3 + n_cond
+    data = DeviceData.build(tiny_showers(32, seed=1), model.preprocessing, torch.device("cpu"))
+    first = data.batch(np.arange(16))
+    with torch.no_grad():
+        views, _ = trainer._real_views(first, update_scale=True)
+    scale = trainer.critics["linear_scale"]
+    assert int(scale.seen) == 1
+    # the first real batch sets the statistics: its view of v / E_inc has mean 0 and, above the floor, spread 1
+    fraction = first.x  # the WGAN's data are v / E_inc
+    torch.testing.assert_close(scale.mean, fraction.mean(dim=0), rtol=1e-4, atol=1e-6)
+    linear = views["voxel"][0][:, 40:80]
+    torch.testing.assert_close(linear.mean(dim=0), torch.zeros(40), rtol=0, atol=1e-4)
+    wide = fraction.std(dim=0, unbiased=False) > 1e-3
+    assert wide.sum() > 5
+    torch.testing.assert_close(linear[:, wide].std(dim=0, unbiased=False), torch.ones(int(wide.sum())))
+    _step_moves_every_parameter(trainer)
+    assert int(scale.seen) == 1 + 2  # one update per critic batch
+    assert "linear_scale.mean" in {f"{k}" for k in trainer.critics.state_dict()}  # checkpointed
+    plain = build_model("wgan", model.geometry, data=tiny_showers(32), config=TINY["wgan"][0], seed=0)
+    with pytest.raises(ConfigError, match='linear_view: needs model output "layers"'):
+        WGANTrainer(plain, config, generator=torch_generator(0))

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from caloforge.io import ShowerSet
 
-__all__ = ["WGAN", "EnergyCritic", "VoxelCritic", "WGANConfig", "WGANTrainer", "WGANTrainerConfig"]
+__all__ = ["WGAN", "EnergyCritic", "RunningScale", "VoxelCritic", "WGANConfig", "WGANTrainer", "WGANTrainerConfig"]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"swish": nn.SiLU, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU}
 
@@ -82,6 +82,14 @@ class WGANConfig:
         radial_moments: the moments a high-level critic sees (:meth:`WGAN.moments`) also hold each layer's
             energy-weighted mean radius and radial width (the CaloChallenge's EC_r and width_r; output
             ``"layers"``).
+        two_stage: two generators, as the two flows of CaloFlow (arXiv:2106.05285): an energy generator
+            (``energy_net``, noise ``energy_latent_dim``) gives the u-features from the conditions, and the shape
+            generator (``net``) gives the shares from its noise, the conditions and those u-features. The trainer
+            then judges the shapes given the *real* showers' layer energies (the shape critics are conditioned on
+            them) and the layer energies alone with the energy critic, so neither generator has to learn the joint
+            distribution of both through one critic (output ``"layers"``; ours).
+        energy_latent_dim: noise width of the energy generator (``two_stage``).
+        energy_hidden: hidden widths of the energy generator (``two_stage``).
     """
 
     latent_dim: int = 50
@@ -97,6 +105,9 @@ class WGANConfig:
     placement_noise: bool = False
     energy_noise: bool = False
     radial_moments: bool = False
+    two_stage: bool = False
+    energy_latent_dim: int = 8
+    energy_hidden: tuple[int, ...] = (64, 64)
 
     def checks(self) -> Iterator[tuple[str, str]]:
         yield from iter_checks(
@@ -105,6 +116,12 @@ class WGANConfig:
             (not self.log_eps > 0, "log_eps", "must be > 0"),
             (not 0 < self.power <= 1, "power", "must be in (0, 1]"),
             (not 0 < self.share_eps < 1, "share_eps", "must be in (0, 1)"),
+            (self.energy_latent_dim < 1, "energy_latent_dim", f"must be >= 1, got {self.energy_latent_dim}"),
+            (
+                not self.energy_hidden or min(self.energy_hidden) < 1,
+                "energy_hidden",
+                "must be a non-empty list of widths >= 1",
+            ),
             (
                 self.output == "layers" and self.voxel_transform != "linear",
                 "voxel_transform",
@@ -118,7 +135,7 @@ class WGANConfig:
             (self.voxel_cut is not None and self.output != "layers", "voxel_cut", 'needs output "layers"'),
             *(
                 (bool(getattr(self, name)) and self.output != "layers", name, 'needs output "layers"')
-                for name in ("placement_noise", "energy_noise", "radial_moments")
+                for name in ("placement_noise", "energy_noise", "radial_moments", "two_stage")
             ),
         )
 
@@ -135,14 +152,19 @@ class WGAN(GenerativeModel):
     def __init__(self, config: WGANConfig, geometry: Geometry, preprocessing: Preprocessing) -> None:
         super().__init__(config, geometry, preprocessing)
         layers = config.output == "layers"
-        n_out = geometry.n_voxels + (geometry.n_layers if layers else 0)
-        if config.placement_noise:
-            n_out += geometry.n_voxels  # the per-voxel scales of the Gumbel noise
-        if config.energy_noise:
-            n_out += geometry.n_layers  # the spreads of the u-features
-        self.net = mlp(
-            [config.latent_dim + preprocessing.n_conditions, *config.hidden, n_out], _ACTIVATIONS[config.activation]
-        )
+        activation = _ACTIVATIONS[config.activation]
+        n_energy_out = geometry.n_layers * (2 if config.energy_noise else 1)  # u-features (and their spreads)
+        n_out = geometry.n_voxels * (2 if config.placement_noise else 1)  # logits (and the Gumbel noise scales)
+        n_in = config.latent_dim + preprocessing.n_conditions
+        if config.two_stage:
+            n_in += geometry.n_layers  # the shape generator sees the u-features
+            self.energy_net = mlp(
+                [config.energy_latent_dim + preprocessing.n_conditions, *config.energy_hidden, n_energy_out],
+                activation,
+            )
+        elif layers:
+            n_out += n_energy_out
+        self.net = mlp([n_in, *config.hidden, n_out], activation)
         if not layers:
             return
         if config.voxel_cut is not None and len(config.voxel_cut) != geometry.n_layers:
@@ -191,11 +213,13 @@ class WGAN(GenerativeModel):
     @property
     def latent_dim(self) -> int:
         """The noise width: ``config.latent_dim``, + ``n_voxels`` for the Gumbel noise of ``placement_noise``, +
-        ``n_layers`` for ``energy_noise``; the network sees the first ``config.latent_dim``."""
+        ``energy_latent_dim`` for the energy generator of ``two_stage``, + ``n_layers`` for ``energy_noise``, in
+        that order; the (shape) network sees the first ``config.latent_dim``."""
         config, geometry = self.config, self.geometry
         return (
             int(config.latent_dim)
             + (geometry.n_voxels if config.placement_noise else 0)
+            + (int(config.energy_latent_dim) if config.two_stage else 0)
             + (geometry.n_layers if config.energy_noise else 0)
         )
 
@@ -281,21 +305,46 @@ class WGAN(GenerativeModel):
 
     def parts(self, z: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Output ``"layers"``: noise and conditions → voxel shares ``(N, V)`` and standardised u-features."""
-        config, n_voxels, n_layers = self.config, self.geometry.n_voxels, self.geometry.n_layers
-        n_latent = config.latent_dim
-        out = self.net(torch.cat([z[:, :n_latent], cond], dim=1))
-        logits, t = out[:, :n_voxels], out[:, n_voxels:]
-        if config.placement_noise:
+        if self.config.two_stage:
+            t = self.energy_features(z, cond)
+            return self.shape_given(z, cond, t), t
+        n_voxels = self.geometry.n_voxels
+        out = self.net(torch.cat([z[:, : self.config.latent_dim], cond], dim=1))
+        n_shape = n_voxels * (2 if self.config.placement_noise else 1)
+        return self._share_head(out[:, :n_shape], z), self._energy_head(out[:, n_shape:], z)
+
+    def energy_features(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """``two_stage``: noise and conditions → the energy generator's standardised u-features ``(N, L)``."""
+        config = self.config
+        start = config.latent_dim + (self.geometry.n_voxels if config.placement_noise else 0)
+        z_energy = z[:, start : start + config.energy_latent_dim]
+        return self._energy_head(self.energy_net(torch.cat([z_energy, cond], dim=1)), z)
+
+    def shape_given(self, z: torch.Tensor, cond: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``two_stage``: noise, conditions and standardised u-features ``(N, L)`` → voxel shares ``(N, V)``
+        (the trainer passes the real showers' u-features here; sampling passes the energy generator's)."""
+        return self._share_head(self.net(torch.cat([z[:, : self.config.latent_dim], cond, t], dim=1)), z)
+
+    def _share_head(self, out: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Network outputs ``(N, V)`` logits (with ``placement_noise`` ``(N, 2V)``: logits, noise scales) → shares."""
+        n_voxels, n_latent = self.geometry.n_voxels, self.config.latent_dim
+        logits = out[:, :n_voxels]
+        if self.config.placement_noise:
             # Gumbel-perturbed logits (Gumbel-softmax: Jang et al., arXiv:1611.01144; Maddison et al.,
             # arXiv:1611.00712): at scale s = 1 the largest share falls on voxel i with probability softmax(l)_i
-            scale = _softplus(t[:, :n_voxels])
+            scale = _softplus(out[:, n_voxels:])
             logits = logits + scale * _gumbel(z[:, n_latent : n_latent + n_voxels])
-            t = t[:, n_voxels:]
-        if config.energy_noise:  # a Gaussian head: mean and spread of the u-features are network outputs
-            t = t[:, :n_layers] + _softplus(t[:, n_layers:]) * z[:, z.shape[1] - n_layers :]
         # a softmax within each layer (the voxel axis holds the layers one after the other: Geometry.voxel_layer)
         parts = logits.split(list(self.geometry.layer_sizes), dim=1)
-        return torch.cat([torch.softmax(part, dim=1) for part in parts], dim=1), t
+        return torch.cat([torch.softmax(part, dim=1) for part in parts], dim=1)
+
+    def _energy_head(self, out: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Network outputs ``(N, L)`` (with ``energy_noise`` ``(N, 2L)``: means, spreads) → u-features ``(N, L)``."""
+        n_layers = self.geometry.n_layers
+        if not self.config.energy_noise:
+            return out
+        # a Gaussian head: mean and spread of the u-features are network outputs; ε is the last L latent values
+        return out[:, :n_layers] + _softplus(out[:, n_layers:]) * z[:, z.shape[1] - n_layers :]
 
     def decode(self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         if not self.factorised:
@@ -416,6 +465,11 @@ class WGANTrainerConfig:
             has non-empty ones, applied as ``v · sigmoid((v − c) / (cut_softness · c))`` and renormalised to the
             layer energy, so the shapes are judged as they will be sampled.
         cut_softness: the relative width of that sigmoid.
+        linear_view: the voxel critic also sees every voxel's energy as a fraction of the incident energy,
+            standardised per voxel (what the evaluation's low-level classifier sees), next to the compressed
+            ``log(1 + share/ε)`` view, which resolves the small voxels but flattens the hot cells that set the
+            peak sharpness (E_ratio) and the widths (ours; output ``"layers"``). The standardisation is a moving
+            average of the real batches' mean and variance (:class:`RunningScale`, kept in the checkpoint).
     """
 
     lr_g: float = 1e-4
@@ -430,6 +484,7 @@ class WGANTrainerConfig:
     high_level_critic: bool = False
     cut_in_training: bool = False
     cut_softness: float = 0.1
+    linear_view: bool = False
 
     def checks(self) -> Iterator[tuple[str, str]]:
         yield from iter_checks(
@@ -492,23 +547,74 @@ def _leaky() -> nn.Module:
     return nn.LeakyReLU(0.2)
 
 
+class RunningScale(nn.Module):
+    """Per-feature standardisation ``(x − mean) / max(std, floor)`` by moving averages of the real batches' mean
+    and variance (:meth:`update`; the first batch sets them). Buffers, so checkpoints keep them."""
+
+    def __init__(self, n_features: int, momentum: float = 0.01, floor: float = 1e-3) -> None:
+        super().__init__()
+        self.momentum, self.floor = momentum, floor
+        self.mean: torch.Tensor
+        self.var: torch.Tensor
+        self.seen: torch.Tensor
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("var", torch.ones(n_features))
+        self.register_buffer("seen", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        weight = 1.0 if int(self.seen) == 0 else self.momentum
+        self.mean.lerp_(x.mean(dim=0).to(self.mean), weight)
+        self.var.lerp_(x.var(dim=0, unbiased=False).to(self.var), weight)
+        self.seen += 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.var.sqrt().clamp_min(self.floor)
+
+
+#: the smallest spread the linear view divides by: 0.1 % of the incident energy (below it the log view of the
+#: shares resolves a voxel better, and dividing by a near-zero spread would blow its noise up)
+_LINEAR_VIEW_FLOOR = 1e-3
+
+Views = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
 class WGANTrainer(FamilyTrainer):
-    """``n_critic`` critic updates (each on a new batch, with gradient penalties), then one generator update."""
+    """``n_critic`` critic updates (each on a new batch, with gradient penalties), then one generator update.
+
+    Critics (output ``"layers"``): ``voxel`` on the transformed shares (and the linear view), ``energy`` on the
+    u-features (single generator: with the u-features in the voxel critic and the moments in the energy critic);
+    with ``two_stage`` the shape critics ``voxel`` and ``moments`` are conditioned on the real showers'
+    u-features and the energy critic sees the energy generator's output alone.
+    """
 
     Config = WGANTrainerConfig
 
     def __init__(self, model: GenerativeModel, config: WGANTrainerConfig, **kwargs: Any) -> None:
         super().__init__(model, config, **kwargs)
         assert isinstance(model, WGAN)
-        if config.high_level_critic and not model.factorised:
-            raise ConfigError('trainer.high_level_critic: needs model output "layers" (the shares give the moments)')
-        if config.cut_in_training and not model.factorised:
-            raise ConfigError('trainer.cut_in_training: needs model output "layers" (the other output has no cut)')
+        for name in ("high_level_critic", "cut_in_training", "linear_view"):
+            if getattr(config, name) and not model.factorised:
+                raise ConfigError(f'trainer.{name}: needs model output "layers" (the shares give it)')
         self.wgan = model
+        self.two_stage = bool(model.config.two_stage)
         pre, geometry = model.preprocessing, model.geometry
-        n_inputs = geometry.n_voxels + (geometry.n_layers if model.factorised else 0)
-        self.critics["voxel"] = VoxelCritic(n_inputs, pre.n_conditions, config.critic_hidden)
-        extra = model.n_moments if config.high_level_critic else 0
+        n_voxels, n_layers, n_cond = geometry.n_voxels, geometry.n_layers, pre.n_conditions
+        if not model.factorised:
+            self.critics["voxel"] = VoxelCritic(n_voxels, n_cond, config.critic_hidden)
+        else:
+            n_shape = n_voxels * (2 if config.linear_view else 1)
+            if self.two_stage:  # the shape critics judge the shapes given the layer energies
+                self.critics["voxel"] = VoxelCritic(n_shape, n_cond + n_layers, config.critic_hidden)
+                if config.high_level_critic:
+                    self.critics["moments"] = VoxelCritic(
+                        model.n_moments, n_cond + n_layers, config.energy_critic_hidden
+                    )
+            else:
+                self.critics["voxel"] = VoxelCritic(n_shape + n_layers, n_cond, config.critic_hidden)
+            if config.linear_view:
+                self.critics["linear_scale"] = RunningScale(n_voxels, floor=_LINEAR_VIEW_FLOOR)
+        extra = model.n_moments if config.high_level_critic and not self.two_stage else 0
         self.critics["energy"] = EnergyCritic(geometry, pre, config.energy_critic_hidden, extra)
         self.critics.to(self.device)
         betas = (config.beta1, config.beta2)
@@ -518,6 +624,11 @@ class WGANTrainer(FamilyTrainer):
     @property
     def batches_per_step(self) -> int:
         return int(self.config.n_critic)
+
+    @property
+    def _judges(self) -> list[str]:
+        """The critics that score showers (not the linear view's scale)."""
+        return [name for name in self.critics if name != "linear_scale"]
 
     def _penalty(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         alpha = torch.rand(real.shape[0], 1, generator=self.generator, device=self.generator.device).to(real)
@@ -529,34 +640,83 @@ class WGANTrainer(FamilyTrainer):
         eps = self.wgan.config.share_eps
         return torch.log1p(share / eps) / float(np.log1p(1.0 / eps))
 
-    def _real_views(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """What the voxel and the energy critic see of real showers."""
-        energy_critic = self.critics["energy"]
-        assert isinstance(energy_critic, EnergyCritic)
-        if not self.wgan.factorised:
-            return batch.x, energy_critic.features(batch.x, batch.energy)
+    def _real_parts(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shares ``(N, V)`` and standardised u-features ``(N, L)`` of a real batch (output ``"layers"``)."""
         layer = self.wgan.preprocessing.to_mev(batch.x, batch.energy) @ self.wgan.membership
-        t = self.wgan.u_features(layer, batch.energy).to(batch.x.dtype)
-        share = self.wgan.shares(batch.x)
-        return torch.cat([self._share_view(share), t], dim=1), self._energy_view(share, t)
+        return self.wgan.shares(batch.x), self.wgan.u_features(layer, batch.energy).to(batch.x.dtype)
 
-    def _energy_view(self, share: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return torch.cat([t, self.wgan.moments(share)], dim=1) if self.config.high_level_critic else t
+    def _views(
+        self,
+        share: torch.Tensor,
+        t: torch.Tensor,
+        t_shape: torch.Tensor,
+        energy: torch.Tensor,
+        cond: torch.Tensor,
+        update_scale: bool = False,
+    ) -> Views:
+        """What each critic sees, ``{name: (input, condition)}``, of showers with shares ``share`` and u-features
+        ``t`` (what the energy critic judges); ``t_shape`` are the u-features of the layer energies the shares
+        belong to (``two_stage``: the real showers', else ``t``). ``update_scale``: real showers, whose linear
+        view updates its standardisation first."""
+        model, config = self.wgan, self.config
+        shape = [self._share_view(share)]
+        if config.linear_view:
+            scale = self.critics["linear_scale"]
+            assert isinstance(scale, RunningScale)
+            fraction = share * model.per_voxel(model.layer_energies(t_shape, energy) / energy[:, None])
+            if update_scale:
+                scale.update(fraction)
+            shape.append(scale(fraction))
+        if self.two_stage:
+            shape_cond = torch.cat([cond, t_shape], dim=1)
+            views: Views = {"voxel": (torch.cat(shape, dim=1), shape_cond)}
+            if config.high_level_critic:
+                views["moments"] = (model.moments(share), shape_cond)
+            views["energy"] = (t, cond)
+            return views
+        energy_view = torch.cat([t, model.moments(share)], dim=1) if config.high_level_critic else t
+        return {"voxel": (torch.cat([*shape, t], dim=1), cond), "energy": (energy_view, cond)}
+
+    def _real_views(self, batch: Batch, update_scale: bool = False) -> tuple[Views, torch.Tensor | None]:
+        """What the critics see of real showers, and their standardised u-features (output ``"layers"``)."""
+        if not self.wgan.factorised:
+            energy_critic = self.critics["energy"]
+            assert isinstance(energy_critic, EnergyCritic)
+            views = {
+                "voxel": (batch.x, batch.cond),
+                "energy": (energy_critic.features(batch.x, batch.energy), batch.cond),
+            }
+            return views, None
+        share, t = self._real_parts(batch)
+        return self._views(share, t, t, batch.energy, batch.cond, update_scale), t
 
     def _fake_views(
-        self, z: torch.Tensor, energy: torch.Tensor, cond: torch.Tensor, real_x: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """What the voxel and the energy critic see of generated showers (differentiable in the generator);
-        ``real_x``: the real batch, whose number of non-empty voxels sets the soft cut (``cut_in_training``)."""
-        energy_critic = self.critics["energy"]
-        assert isinstance(energy_critic, EnergyCritic)
-        if not self.wgan.factorised:
-            fake = self.wgan.decode(z, energy, cond)
-            return fake, energy_critic.features(fake, energy)
-        share, t = self.wgan.parts(z, cond)
+        self,
+        z: torch.Tensor,
+        energy: torch.Tensor,
+        cond: torch.Tensor,
+        real_x: torch.Tensor,
+        real_t: torch.Tensor | None,
+    ) -> Views:
+        """What the critics see of generated showers (differentiable in the generator); ``real_x``: the real
+        batch, whose number of non-empty voxels sets the soft cut (``cut_in_training``); ``real_t``: the real
+        showers' u-features, the condition of the shape generator and critics (``two_stage``)."""
+        model = self.wgan
+        if not model.factorised:
+            energy_critic = self.critics["energy"]
+            assert isinstance(energy_critic, EnergyCritic)
+            fake = model.decode(z, energy, cond)
+            return {"voxel": (fake, cond), "energy": (energy_critic.features(fake, energy), cond)}
+        if self.two_stage:
+            assert real_t is not None
+            t, t_shape = model.energy_features(z, cond), real_t
+            share = model.shape_given(z, cond, t_shape)
+        else:
+            share, t = model.parts(z, cond)
+            t_shape = t
         if self.config.cut_in_training:
-            share = self._soft_cut(share, t, energy, real_x)
-        return torch.cat([self._share_view(share), t], dim=1), self._energy_view(share, t)
+            share = self._soft_cut(share, t_shape, energy, real_x)
+        return self._views(share, t, t_shape, energy, cond)
 
     def _soft_cut(
         self, share: torch.Tensor, t: torch.Tensor, energy: torch.Tensor, real_x: torch.Tensor
@@ -571,22 +731,27 @@ class WGANTrainer(FamilyTrainer):
         return model.shares(soft)
 
     def training_step(self, batches: list[Batch]) -> dict[str, float]:
-        voxel, energy_critic = self.critics["voxel"], self.critics["energy"]
         lam = self.config.gp_weight
+        judges = self._judges
         critic_losses, distances, penalties = [], [], []
         for batch in batches:
             with torch.no_grad():
-                real, f_real = self._real_views(batch)
-                fake, f_fake = self._fake_views(self.noise(len(batch)), batch.energy, batch.cond, batch.x)
-            distance = voxel(real, batch.cond).mean() - voxel(fake, batch.cond).mean()
-            distance_e = energy_critic(f_real, batch.cond).mean() - energy_critic(f_fake, batch.cond).mean()
-            penalty = self._penalty(voxel, real, fake, batch.cond)
-            penalty_e = self._penalty(energy_critic, f_real, f_fake, batch.cond)
-            loss = -(distance + distance_e) + lam * (penalty + penalty_e)
+                real, real_t = self._real_views(batch, update_scale=True)
+                fake = self._fake_views(self.noise(len(batch)), batch.energy, batch.cond, batch.x, real_t)
+            loss = torch.zeros((), device=batch.x.device)
+            penalty = torch.zeros((), device=batch.x.device)
+            for name in judges:
+                critic = self.critics[name]
+                (x_real, c_real), (x_fake, c_fake) = real[name], fake[name]
+                distance = critic(x_real, c_real).mean() - critic(x_fake, c_fake).mean()
+                penalty = penalty + self._penalty(critic, x_real, x_fake, c_real)
+                loss = loss - distance
+                if name == "voxel":
+                    distances.append(distance.detach())
+            loss = loss + lam * penalty
             self.update("critic", loss)
             critic_losses.append(loss.detach())
-            distances.append(distance.detach())
-            penalties.append((penalty + penalty_e).detach())
+            penalties.append(penalty.detach())
 
         last = batches[-1]
         self.critics.requires_grad_(False)
@@ -594,10 +759,16 @@ class WGANTrainer(FamilyTrainer):
             n = len(last)
             perm = torch.randperm(n, generator=self.generator, device=self.generator.device).to(self.device)
             energy, cond = last.energy[perm], last.cond[perm]
-            fake, f_fake = self._fake_views(self.noise(n), energy, cond, last.x)
-            score = voxel(fake, cond).mean()
-            score_e = energy_critic(f_fake, cond).mean()
-            loss_g = -(score + self.config.energy_critic_weight * score_e)
+            real_t = None
+            if self.two_stage:
+                with torch.no_grad():
+                    real_t = self._real_parts(last)[1][perm]
+            fake = self._fake_views(self.noise(n), energy, cond, last.x, real_t)
+            weight = self.config.energy_critic_weight
+            loss_g = torch.zeros((), device=last.x.device)
+            for name in judges:
+                score = self.critics[name](*fake[name]).mean()
+                loss_g = loss_g - (score if name == "voxel" else weight * score)
             self.update("generator", loss_g)
         finally:
             self.critics.requires_grad_(True)
