@@ -62,7 +62,8 @@ def conditioned_showers(n: int = 60, seed: int = 0) -> ShowerSet:
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Callable[[str], Exported]:
     """``exports(name)``: a family's tiny model (or ``"conditioned"``: a WGAN on the mesh that takes a particle
-    and θ; ``"wgan-layers"``: the factorised WGAN with both noises and calibrated cuts;
+    and θ; ``"wgan-layers"``: the factorised WGAN with both noises and calibrated cuts; ``"wgan-two-stage"``: the
+    same in two stages;
     ``"flowmatch-layer-energy"``: the flow with layer-energy standardisation, sampled by 2 midpoint steps on a
     shifted time grid), saved and exported to float32 ONNX,
     made once per test run."""
@@ -80,9 +81,10 @@ def exports(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Callabl
                     if name == "conditioned":
                         data = conditioned_showers()
                         model = build_model("wgan", data.geometry, data=data, config=TINY["wgan"][0], seed=1)
-                    elif name == "wgan-layers":  # the factorised WGAN: its Gumbel noise and voxel cut in the graph
+                    elif name in ("wgan-layers", "wgan-two-stage"):  # factorised: Gumbel noise and cut in the graph
                         data = tiny_showers(40)
                         config = {**TINY["wgan"][0], "output": "layers", "placement_noise": True, "energy_noise": True}
+                        config["two_stage"] = name == "wgan-two-stage"
                         model = build_model("wgan", data.geometry, data=data, config=config, seed=0)
                         model.calibrate(data, seed=1)
                     elif name == "flowmatch-layer-energy":  # voxel features standardised on their layer's energy

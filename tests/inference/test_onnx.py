@@ -185,6 +185,20 @@ def test_factorised_wgan_exports_with_its_noise_and_cut(exports: Callable[[str],
     assert (c.showers >= 0).all()
 
 
+@onnx_group("wgan-two-stage")
+def test_two_stage_wgan_exports(exports: Callable[[str], Exported]) -> None:
+    # the energy generator's output feeds the shape generator inside one graph
+    ex = exports("wgan-two-stage")
+    assert ex.model.config.two_stage
+    assert ex.deviation <= 1.0
+    energy = np.geomspace(2e3, 9e4, 29)
+    a = FastSim.load(ex.folder, threads=1).sample(energy, seed=4)
+    b = FastSim.load(ex.onnx, threads=1).sample(energy, seed=4)
+    assert deviation(a.showers, b.showers, energy) <= 1.0
+    layers = ex.model.membership.numpy()
+    np.testing.assert_allclose(b.showers @ layers, a.showers @ layers, rtol=1e-4)
+
+
 @onnx_group("flowmatch-layer-energy")
 def test_layer_energy_standardisation_exports(exports: Callable[[str], Exported]) -> None:
     # the voxel features' offset a_v + b_v λ depends on stage 1's layer energies: it is in the graph; so are
