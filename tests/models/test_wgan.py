@@ -30,6 +30,12 @@ def _model(n: int = 64, seed: int = 0, **config: object) -> WGAN:
     return model
 
 
+def _inputs(model: WGAN, seed: int, energy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded noise for len(energy) showers and the model's conditions for those energies."""
+    z = torch.randn(len(energy), model.latent_dim, generator=torch_generator(seed))
+    return z, model.preprocessing.condition(energy)
+
+
 def _step_moves_every_parameter(trainer: WGANTrainer) -> dict[str, float]:
     """One training step on two batches of 16 toy showers; every generator and critic parameter must move."""
     data = DeviceData.build(tiny_showers(32, seed=1), trainer.model.preprocessing, torch.device("cpu"))
@@ -79,9 +85,8 @@ def test_u_features_standardise_and_invert() -> None:
 def test_shares_sum_to_one_per_layer_and_showers_keep_their_layer_energies() -> None:
     model = _model().eval()
     n = 50
-    z = torch.randn(n, model.latent_dim, generator=torch_generator(4))
     energy = torch.linspace(1_000.0, 90_000.0, n)
-    cond = model.preprocessing.condition(energy)
+    z, cond = _inputs(model, 4, energy)
     with torch.no_grad():
         share, t = model.parts(z, cond)
         showers = model(z, energy)
@@ -146,9 +151,8 @@ def test_a_layer_emptied_by_the_cut_stays_finite_in_float16() -> None:
     # layer / max(kept, 1e-30) was inf (1e-30 is 0 there) and 0 × inf NaN; it is 0 now (calibration.give_back)
     model = _model(voxel_cut=[0.0, 0.0, 1e9]).eval()
     n = 20
-    z = torch.randn(n, model.latent_dim, generator=torch_generator(7))
     energy = torch.linspace(1_000.0, 50_000.0, n)
-    cond = model.preprocessing.condition(energy)
+    z, cond = _inputs(model, 7, energy)
     with torch.no_grad():
         full = model._voxels(z, energy, cond, model.config.voxel_cut)
         half = model.half()._voxels(z.half(), energy.half(), cond.half(), model.config.voxel_cut)
@@ -283,9 +287,8 @@ def test_placement_noise_draws_the_shares_from_the_latent_noise() -> None:
     plain = _model()
     assert model.latent_dim == plain.latent_dim + model.geometry.n_voxels
     n = 200
-    z = torch.randn(n, model.latent_dim, generator=torch_generator(4))
     energy = torch.full((n,), 20_000.0)
-    cond = model.preprocessing.condition(energy)
+    z, cond = _inputs(model, 4, energy)
     with torch.no_grad():
         share, t = model.parts(z, cond)
         # the same network noise, another Gumbel draw: the layer energies stay, the shares move
@@ -351,9 +354,8 @@ def test_two_stage_shapes_follow_the_layer_energies_they_are_given(tmp_path: Pat
     model = _model(two_stage=True, placement_noise=True, energy_noise=True, energy_latent_dim=5).eval()
     assert model.latent_dim == model.config.latent_dim + 40 + 5 + 3
     n = 64
-    z = torch.randn(n, model.latent_dim, generator=torch_generator(8))
     energy = torch.linspace(2_000.0, 90_000.0, n)
-    cond = model.preprocessing.condition(energy)
+    z, cond = _inputs(model, 8, energy)
     with torch.no_grad():
         share, t = model.parts(z, cond)
         torch.testing.assert_close(t, model.energy_features(z, cond))
